@@ -1,0 +1,3 @@
+from opconsole.cli import main
+
+main()

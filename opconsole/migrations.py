@@ -1,0 +1,131 @@
+"""Versioned schema migrations of the local store.
+
+MIGRATIONS[n - 1] takes a store from schema version n - 1 to n. Migrations are append-only: never
+edit one that has shipped, add the next. Each runs inside the store's BEGIN IMMEDIATE transaction.
+"""
+
+OPEN_STATUS_SQL = "status IN ('new', 'in_progress', 'waiting_on_caller', 'escalated')"
+
+MIGRATIONS: list[str] = [
+    # 1: tickets, contacts, operators, the event log, and the guards that tie changes to events
+    f"""
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE operators (
+        login TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('operator', 'lead', 'admin')),
+        groups TEXT NOT NULL DEFAULT '[]',
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        entity TEXT NOT NULL CHECK (entity IN ('ticket', 'contact', 'operator')),
+        entity_id TEXT NOT NULL,
+        version INTEGER,
+        op TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX events_entity ON events (entity_id, seq);
+    CREATE UNIQUE INDEX events_entity_version ON events (entity_id, version) WHERE version IS NOT NULL;
+    CREATE INDEX events_at ON events (at);
+    CREATE TABLE contacts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        email TEXT,
+        organisation TEXT,
+        site TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE contact_phones (
+        phone TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL REFERENCES contacts (id),
+        position INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX contact_phones_contact ON contact_phones (contact_id);
+    CREATE TABLE tickets (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        contact_id TEXT REFERENCES contacts (id),
+        subject TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        category TEXT,
+        impact TEXT NOT NULL,
+        urgency TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        status TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        operator TEXT,
+        created_at TEXT NOT NULL,
+        response_due TEXT NOT NULL,
+        resolution_due TEXT NOT NULL,
+        sla_due TEXT NOT NULL,
+        first_response_at TEXT,
+        resolved_at TEXT,
+        closed_at TEXT,
+        waiting_since TEXT,
+        paused_seconds INTEGER NOT NULL DEFAULT 0,
+        resolution_code TEXT,
+        resolution_note TEXT,
+        first_contact_resolution INTEGER,
+        reopen_count INTEGER NOT NULL DEFAULT 0,
+        escalation_count INTEGER NOT NULL DEFAULT 0,
+        wait_count INTEGER NOT NULL DEFAULT 0,
+        fields TEXT NOT NULL DEFAULT '{{}}',
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX tickets_queue ON tickets (sla_due) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_queue_group ON tickets (group_id, sla_due) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_queue_operator ON tickets (operator, sla_due) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_status ON tickets (status, created_at);
+    CREATE INDEX tickets_contact ON tickets (contact_id, created_at);
+    CREATE INDEX tickets_created ON tickets (created_at);
+    CREATE TABLE ticket_links (
+        ticket_id TEXT NOT NULL REFERENCES tickets (id),
+        other_id TEXT NOT NULL REFERENCES tickets (id),
+        kind TEXT NOT NULL DEFAULT 'related',
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (ticket_id, other_id)
+    );
+
+    -- No ticket or contact changes without the event that describes it: the event carrying the
+    -- new version must already be written in the same transaction.
+    CREATE TRIGGER tickets_insert_needs_event BEFORE INSERT ON tickets
+    WHEN NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'ticket change without its event'); END;
+    CREATE TRIGGER tickets_update_needs_event BEFORE UPDATE ON tickets
+    WHEN NEW.version != OLD.version + 1
+      OR NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'ticket change without its event'); END;
+    CREATE TRIGGER tickets_never_deleted BEFORE DELETE ON tickets
+    BEGIN SELECT RAISE(ABORT, 'tickets are never deleted'); END;
+    CREATE TRIGGER contacts_insert_needs_event BEFORE INSERT ON contacts
+    WHEN NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'contact change without its event'); END;
+    CREATE TRIGGER contacts_update_needs_event BEFORE UPDATE ON contacts
+    WHEN NEW.version != OLD.version + 1
+      OR NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'contact change without its event'); END;
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
