@@ -184,9 +184,13 @@ def export_cmd(session: Session, file: str | None) -> None:
         return
     target = Path(file)
     partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8") as out:
-        count = sum(out.write(line + "\n") > 0 for line in export_lines(store))
-    partial.replace(target)
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            count = sum(out.write(line + "\n") > 0 for line in export_lines(store))
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise Refused(f"cannot write {target}: {exc.strerror}") from None
     click.echo(f"exported {count} records to {target}", err=True)
 
 

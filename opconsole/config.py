@@ -110,6 +110,8 @@ def load_config(path: Path | None = None) -> Config:
             text = Path(path).read_text("utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         try:
             override = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -285,12 +285,14 @@ def transition_message(ticket: Ticket, action: str) -> str:
 
 
 def actions_before(status: Status, action: str) -> list[str]:
-    """The shortest list of actions that leads from `status` to one where `action` is allowed."""
+    """The shortest list of actions that leads from `status` to where `action` is allowed, or
+    straight to where `action` would have led (a resolved ticket is reopened rather than taken)."""
+    goals = {target for transitions in TRANSITIONS.values() for target, a in transitions.items() if a == action}
     frontier: list[tuple[Status, list[str]]] = [(status, [])]
     seen = {status}
     while frontier:
         current, path = frontier.pop(0)
-        if action in TRANSITIONS[current].values():
+        if action in TRANSITIONS[current].values() or (path and current in goals):
             return path
         for target, step in TRANSITIONS[current].items():
             if target not in seen:

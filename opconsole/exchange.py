@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from opconsole.domain import parse_key
+from opconsole.domain import parse_key, valid_prefix
+from opconsole.errors import InvalidInput
 from opconsole.migrations import SCHEMA_VERSION
 from opconsole.store import Store, dict_rows, ticket_from_row, ticket_to_row
 
@@ -30,7 +31,7 @@ def export_lines(store: Store) -> Iterator[str]:
     conn = store.conn
     conn.execute("BEGIN")
     try:
-        yield dumps({"type": "header", "format": FORMAT, "schema": SCHEMA_VERSION})
+        yield dumps({"type": "header", "format": FORMAT, "schema": SCHEMA_VERSION, "site_prefix": store.site_prefix})
         for row in dict_rows(conn.execute("SELECT * FROM operators ORDER BY login")):
             yield dumps({"type": "operator", **row, "groups": json.loads(row["groups"]), "active": bool(row["active"])})
         for row in dict_rows(conn.execute("SELECT * FROM events ORDER BY seq")):
@@ -71,17 +72,21 @@ def import_file(store: Store, path: Path) -> ImportReport:
         "ticket": load_ticket, "link": load_link,
     }
     highest: dict[str, int] = {}
-    with store.write(), path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+    with store.write(), path.open("rb") as lines:
+        adopt_prefix = store.count_tickets() == 0
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
+            record: dict[str, Any] = {}
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))
                 if not isinstance(record, dict):
                     raise Skip("a record must be a JSON object")
                 kind = record.get("type")
                 if kind == "header":
                     check_header(record)
+                    if adopt_prefix and record.get("site_prefix"):
+                        store.set_meta("site_prefix", valid_prefix(record["site_prefix"]))
                     continue
                 if kind not in loaders:
                     raise Skip(f"unknown record type {kind!r}")
@@ -89,8 +94,14 @@ def import_file(store: Store, path: Path) -> ImportReport:
                 if kind == "ticket":
                     prefix, n = parse_key(record["key"])
                     highest[prefix] = max(highest.get(prefix, 0), n)
+            except UnicodeDecodeError:
+                report.problems.append(f"{path}:{number}: not UTF-8 text")
+                continue
             except json.JSONDecodeError as exc:
                 report.problems.append(f"{path}:{number}: not valid JSON: {exc.msg}")
+                continue
+            except InvalidInput as exc:
+                report.problems.append(f"{path}:{number}: {exc}")
                 continue
             except Skip as exc:
                 report.problems.append(f"{path}:{number}: {exc}")
@@ -122,8 +133,9 @@ def check_header(record: dict[str, Any]) -> None:
         raise Skip(f"written by a newer opconsole (schema {record.get('schema')}); upgrade to import it")
 
 
-def insert_or_compare(store: Store, table: str, key: str, row: dict[str, Any]) -> bool:
-    """Insert `row`; True if added, False if an identical row exists, Skip if a different one does."""
+def insert_or_compare(store: Store, table: str, key: str, row: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
+    """Insert `row`; True if added, False if an equal row exists (`ignore`d columns aside), Skip if a
+    different one does."""
     columns = ", ".join(row)
     cursor = store.conn.execute(
         f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))}) ON CONFLICT ({key}) DO NOTHING",
@@ -132,8 +144,8 @@ def insert_or_compare(store: Store, table: str, key: str, row: dict[str, Any]) -
         return True
     existing = next(dict_rows(store.conn.execute(
         f"SELECT {columns} FROM {table} WHERE {key} = ?", (row[key],))))
-    if existing != row:
-        different = sorted(name for name in row if existing[name] != row[name])
+    different = sorted(name for name in row if existing[name] != row[name] and name not in ignore)
+    if different:
         raise Skip(f"{table[:-1]} {row[key]} already exists with other values ({', '.join(different)})")
     return False
 
@@ -142,7 +154,7 @@ def load_operator(store: Store, record: dict[str, Any]) -> bool:
     row = {name: record[name] for name in OPERATOR_COLUMNS}
     row["groups"] = json.dumps(list(row["groups"]))
     row["active"] = int(bool(row["active"]))
-    return insert_or_compare(store, "operators", "login", row)
+    return insert_or_compare(store, "operators", "login", row, ignore=("created_at",))
 
 
 def load_event(store: Store, record: dict[str, Any]) -> bool:
@@ -175,8 +187,4 @@ def load_ticket(store: Store, record: dict[str, Any]) -> bool:
 
 
 def load_link(store: Store, record: dict[str, Any]) -> bool:
-    row = {name: record[name] for name in LINK_COLUMNS}
-    cursor = store.conn.execute(
-        "INSERT OR IGNORE INTO ticket_links (ticket_id, other_id, kind, created_at) VALUES (?, ?, ?, ?)",
-        tuple(row.values()))
-    return cursor.rowcount == 1
+    return store.link(*(record[name] for name in LINK_COLUMNS))

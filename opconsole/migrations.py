@@ -89,9 +89,9 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL,
         version INTEGER NOT NULL DEFAULT 1
     );
-    CREATE INDEX tickets_queue ON tickets (sla_due) WHERE {OPEN_STATUS_SQL};
-    CREATE INDEX tickets_queue_group ON tickets (group_id, sla_due) WHERE {OPEN_STATUS_SQL};
-    CREATE INDEX tickets_queue_operator ON tickets (operator, sla_due) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_queue ON tickets (sla_due, key) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_queue_group ON tickets (group_id, sla_due, key) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_queue_operator ON tickets (operator, sla_due, key) WHERE {OPEN_STATUS_SQL};
     CREATE INDEX tickets_status ON tickets (status, created_at);
     CREATE INDEX tickets_contact ON tickets (contact_id, created_at);
     CREATE INDEX tickets_created ON tickets (created_at);

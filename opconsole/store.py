@@ -286,25 +286,24 @@ class Store:
 
     def tickets(self, *, status: str | None = None, operator: str | None = None, group: str | None = None,
                 open_only: bool = False, limit: int = 200, offset: int = 0) -> list[Ticket]:
+        """Open tickets in SLA order (`open_only`), or any tickets newest first."""
         where, params = [], []
+        for column, value in (("status", status), ("operator", operator), ("group_id", group)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
         if open_only:
+            # Name the partial index: without statistics the planner may pick tickets_status and sort.
+            index = "tickets_queue_operator" if operator else "tickets_queue_group" if group else "tickets_queue"
+            source, order = f"tickets INDEXED BY {index}", "sla_due, key"
             where.append(OPEN_STATUS_SQL)
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if operator:
-            where.append("operator = ?")
-            params.append(operator)
-        if group:
-            where.append("group_id = ?")
-            params.append(group)
-        sql = "SELECT * FROM tickets"
+        else:
+            source, order = "tickets", "created_at DESC, key DESC"
+        sql = f"SELECT * FROM {source}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        order = "sla_due, key" if open_only else "created_at DESC, key DESC"
         sql += f" ORDER BY {order} LIMIT ? OFFSET ?"
-        cursor = self.conn.execute(sql, params + [limit, offset])
-        return [ticket_from_row(row) for row in dict_rows(cursor)]
+        return [ticket_from_row(row) for row in dict_rows(self.conn.execute(sql, params + [limit, offset]))]
 
     def queue(self, *, group: str | None = None, operator: str | None = None, limit: int = 200,
               offset: int = 0) -> list[Ticket]:
@@ -321,10 +320,15 @@ class Store:
         return [ticket_from_row(row) for row in dict_rows(cursor)]
 
     def link(self, ticket_id: str, other_id: str, kind: str, at: str) -> bool:
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO ticket_links (ticket_id, other_id, kind, created_at) VALUES (?, ?, ?, ?)",
-            (ticket_id, other_id, kind, at))
-        return cursor.rowcount == 1
+        """Link two tickets; False if they are already linked, in either direction."""
+        linked = self.conn.execute(
+            "SELECT 1 FROM ticket_links WHERE (ticket_id = ? AND other_id = ?) OR (ticket_id = ? AND other_id = ?)",
+            (ticket_id, other_id, other_id, ticket_id)).fetchone()
+        if linked:
+            return False
+        self.conn.execute("INSERT INTO ticket_links (ticket_id, other_id, kind, created_at) VALUES (?, ?, ?, ?)",
+                          (ticket_id, other_id, kind, at))
+        return True
 
     def links_of(self, ticket_id: str) -> list[dict[str, str]]:
         cursor = self.conn.execute(

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from opconsole.config import Config, load_config
+from opconsole.services import Desk
+from opconsole.store import Store
+
+
+class FakeClock:
+    """A settable clock: tests move time explicitly, never sleep."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's store, config or operator."""
+    monkeypatch.delenv("OPCONSOLE_CONFIG", raising=False)
+    monkeypatch.setenv("OPCONSOLE_DB", str(tmp_path / "env-default.db"))
+    monkeypatch.setenv("OPCONSOLE_OPERATOR", "op1")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(None)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # A Monday morning in Moscow (09:30 MSK).
+    return FakeClock(datetime(2026, 11, 23, 6, 30, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+def store(store_path: Path):
+    with Store.open(store_path, site_prefix="MSK") as opened:
+        yield opened
+
+
+@pytest.fixture
+def desk(store: Store, config: Config, clock: FakeClock) -> Desk:
+    desk = Desk(store, config, "op1", clock=clock)
+    desk.ensure_first_operator()
+    return desk
