@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
 from opconsole.services import Desk
+from opconsole.store import wal_reset_bug_affected
 
 
 class OpconsoleApp(App[None]):
@@ -20,6 +22,11 @@ class OpconsoleApp(App[None]):
     def __init__(self, desk: Desk):
         super().__init__()
         self.desk = desk
+
+    def on_mount(self) -> None:
+        if wal_reset_bug_affected():
+            self.notify(f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store up "
+                        "regularly with `opconsole backup`", severity="warning", timeout=10)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -39,7 +46,8 @@ class OpconsoleApp(App[None]):
 def run_console(session: Any, *, demo: bool = False) -> None:
     if demo and session.db is None:
         session.db = str(Path(tempfile.mkdtemp(prefix="opconsole-demo-")) / "demo.db")
-    desk = session.desk
+    session.store(quick_check=True)
+    desk = session.acting_desk()
     if demo and desk.store.count_tickets() == 0:
         from opconsole.demo import fill_demo_day
 
