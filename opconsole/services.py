@@ -40,8 +40,10 @@ class Desk:
 
     def ensure_first_operator(self) -> None:
         """A new store belongs to whoever opens it first: they become its admin."""
+        if self.store.operators():
+            return
         with self.store.write():
-            if not self.store.operators():
+            if not self.store.operators():  # another terminal may have been first
                 self._save_operator(Operator(self.actor, self.actor, Role.ADMIN, (self.config.first_line,)))
 
     def operator(self) -> Operator:
