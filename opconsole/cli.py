@@ -150,7 +150,9 @@ def init(session: Session, site: str | None, demo: bool) -> None:
         with store.write():
             store.set_meta("site_prefix", prefix)
     session.desk  # noqa: B018 - makes the first operator
-    if demo:
+    if demo and store.count_tickets():
+        click.echo("the store already has tickets; no demo day added", err=True)
+    elif demo:
         from opconsole.demo import fill_demo_day
 
         count = fill_demo_day(session.desk)
