@@ -9,6 +9,7 @@ conflicting one is reported as FILE:LINE and skipped, and everything else loads 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, Callable, Iterator
 from opconsole.domain import parse_key, valid_prefix
 from opconsole.errors import InvalidInput
 from opconsole.migrations import SCHEMA_VERSION
-from opconsole.store import Store, dict_rows, ticket_from_row, ticket_to_row
+from opconsole.store import TICKET_DATES, TICKET_FIELDS, Store, dict_rows, ticket_from_row
 
 FORMAT = "opconsole-export"
+CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 CONTACT_COLUMNS = ("id", "name", "email", "organisation", "site", "created_at", "updated_at", "version")
 EVENT_COLUMNS = ("id", "at", "actor", "entity", "entity_id", "version", "op", "changes", "note")
 OPERATOR_COLUMNS = ("login", "name", "role", "groups", "active", "created_at")
@@ -90,7 +92,7 @@ def import_file(store: Store, path: Path) -> ImportReport:
                     continue
                 if kind not in loaders:
                     raise Skip(f"unknown record type {kind!r}")
-                added = in_savepoint(store, lambda: loaders[kind](store, record))
+                added = loaders[kind](store, record)
                 if kind == "ticket":
                     prefix, n = parse_key(record["key"])
                     highest[prefix] = max(highest.get(prefix, 0), n)
@@ -119,11 +121,6 @@ def import_file(store: Store, path: Path) -> ImportReport:
         for prefix, n in highest.items():
             store.raise_counter(f"ticket:{prefix}", n)
     return report
-
-
-def in_savepoint(store: Store, load: Callable[[], bool]) -> bool:
-    with store.db.atomic():
-        return load()
 
 
 def check_header(record: dict[str, Any]) -> None:
@@ -165,21 +162,34 @@ def load_event(store: Store, record: dict[str, Any]) -> bool:
     return insert_or_compare(store, "events", "id", row)
 
 
+# Every other record is one INSERT, which SQLite undoes alone when it fails; a contact and its phones
+# take several, so a bad phone must take its contact back with it.
 def load_contact(store: Store, record: dict[str, Any]) -> bool:
     row = {name: record[name] for name in CONTACT_COLUMNS}
-    added = insert_or_compare(store, "contacts", "id", row)
-    for position, phone in enumerate(record["phones"]):
-        insert_or_compare(store, "contact_phones", "phone",
-                          {"phone": phone, "contact_id": row["id"], "position": position})
+    store.conn.execute("SAVEPOINT contact")
+    try:
+        added = insert_or_compare(store, "contacts", "id", row)
+        for position, phone in enumerate(record["phones"]):
+            insert_or_compare(store, "contact_phones", "phone",
+                              {"phone": phone, "contact_id": row["id"], "position": position})
+    except BaseException:
+        store.conn.execute("ROLLBACK TO contact")
+        raise
+    finally:
+        store.conn.execute("RELEASE contact")
     return added
 
 
 def load_ticket(store: Store, record: dict[str, Any]) -> bool:
     if not isinstance(record["fields"], dict):
         raise Skip("ticket fields must be an object")
-    ticket = ticket_from_row({**record, "fields": json.dumps(record["fields"])})  # validates every value
+    row = {name: record[name] for name in TICKET_FIELDS}
+    row["fields"] = json.dumps(record["fields"], ensure_ascii=False, sort_keys=True)
+    ticket = ticket_from_row(row)  # validates every value
     parse_key(ticket.key)
-    row = ticket_to_row(ticket)
+    for name in TICKET_DATES:
+        if row[name] is not None and not CANONICAL_INSTANT.fullmatch(row[name]):
+            raise Skip(f"ticket {name} {row[name]!r} is not a UTC instant like 2026-11-27T09:30:00.000Z")
     clash = store.conn.execute("SELECT id FROM tickets WHERE key = ? AND id != ?", (ticket.key, ticket.id)).fetchone()
     if clash:
         raise Skip(f"key {ticket.key} belongs to another ticket in this store")

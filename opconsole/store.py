@@ -126,6 +126,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")  # savepoint journals and sorts stay off the disk
         if wal_reset_bug_affected():
             log.info("SQLite %s has the WAL-reset bug fixed in 3.51.3; only one process checkpoints",
                         sqlite3.sqlite_version)
