@@ -183,7 +183,10 @@ class Store:
         self.conn.execute("COMMIT")
 
     def quick_check(self) -> None:
-        problems = [row[0] for row in self.conn.execute("PRAGMA quick_check")]
+        try:
+            problems = [row[0] for row in self.conn.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
         if problems != ["ok"]:
             raise StoreError(f"{self.path} is damaged: {'; '.join(problems[:5])}; restore it from a backup")
 

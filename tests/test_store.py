@@ -105,6 +105,21 @@ def test_a_corrupt_file_is_refused_and_untouched(tmp_path: Path):
     assert sha256(corrupt) == digest
 
 
+def test_quick_check_finds_a_damaged_page(desk: Desk, store: Store):
+    for n in range(30):
+        desk.register(phone="+79123456789", subject=f"Звонок {n}")
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    root = store.conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tickets'").fetchone()[0]
+    path = store.path
+    store.close()
+    with path.open("r+b") as raw:
+        raw.seek((root - 1) * page_size)
+        raw.write(b"\xff" * 64)
+    with pytest.raises(StoreError, match="is damaged.*restore it from a backup"):
+        Store.open(path, quick_check=True)
+
+
 def test_a_missing_store_is_not_created_when_asked_not_to(tmp_path: Path):
     with pytest.raises(StoreError, match="opconsole init"):
         Store.open(tmp_path / "nope.db", create=False)
