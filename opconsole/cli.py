@@ -229,15 +229,18 @@ def ticket() -> None:
 @click.option("--urgency", type=click.Choice(LEVELS))
 @click.option("--name", "contact_name", help="Caller's name, if the number is new.")
 @click.option("--site", help="Caller's site or store number, if the number is new.")
+@click.option("--email", help="Caller's email, if the number is new.")
+@click.option("--org", "organisation", help="Caller's organisation or department, if the number is new.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_session
 def ticket_new(session: Session, phone: str, subject: str, description: str, channel: str,
                category: str | None, impact: str | None, urgency: str | None, contact_name: str | None,
-               site: str | None, as_json: bool) -> None:
+               site: str | None, email: str | None, organisation: str | None, as_json: bool) -> None:
     """Register a ticket; prints its key."""
     created = session.acting_desk().register(
         phone=phone, subject=subject, description=description, channel=channel, category=category,
-        impact=impact, urgency=urgency, contact_name=contact_name, site=site)
+        impact=impact, urgency=urgency, contact_name=contact_name, site=site, email=email,
+        organisation=organisation)
     if as_json:
         emit_json(ticket_json(created))
     else:

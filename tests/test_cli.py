@@ -247,6 +247,14 @@ def test_ticket_new_prints_the_key_and_json(blank: Path) -> None:
     assert second["contact_id"]
 
 
+def test_ticket_new_records_a_new_callers_card(blank: Path) -> None:
+    ok(blank, "ticket", "new", "--phone", PHONE_IVAN, "--subject", "Касса не печатает", "--name", "Иван Петров",
+       "--site", "Магазин 12", "--email", "m12@example.org", "--org", "Розница")
+    card = ok(blank, "contact", "find", PHONE_IVAN, "--json").json()
+    assert (card["name"], card["site"], card["email"], card["organisation"]) == (
+        "Иван Петров", "Магазин 12", "m12@example.org", "Розница")
+
+
 def test_ticket_list_default_is_the_open_queue(worked: Path) -> None:
     queue = ok(worked, "ticket", "list", "--json").json()
     assert isinstance(queue, list)
