@@ -1,59 +1,119 @@
-"""The console. For now a placeholder workbench: the store, the operator and the open queue."""
+"""The console: the operator workbench on the local store.
+
+All store access runs in worker threads, each with its own connection (PerThread). One long-lived
+watcher thread polls `PRAGMA data_version` and tells the screen when anything was committed, by
+this console or by any other process on the store.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
 
-from opconsole.services import Desk
+from opconsole.cards import TicketCard, load_card
+from opconsole.config import Config
+from opconsole.domain import now_utc
 from opconsole.errors import OpconsoleError
-from opconsole.store import Store, wal_reset_bug_affected
+from opconsole.messages import StoreChanged
+from opconsole.screens.forms import ActionForm
+from opconsole.screens.workbench import WorkbenchScreen
+from opconsole.services import Desk
+from opconsole.store import PerThread, Store, wal_reset_bug_affected
+
+WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' changes show within 1 s
 
 
 class OpconsoleApp(App[None]):
     TITLE = "opconsole"
-    BINDINGS = [Binding("q", "quit", "Quit", id="quit")]
+    CSS_PATH = "app.tcss"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit")]
 
-    def __init__(self, desk: Desk):
+    def __init__(self, store_path: Path, config: Config, actor: str, clock: Callable[[], datetime] = now_utc,
+                 watch_interval: float = WATCH_INTERVAL):
         super().__init__()
-        self.desk = desk
+        self.store_path = store_path
+        self.config = config
+        self.actor = actor
+        self.clock = clock
+        self.watch_interval = watch_interval
+        self.stores = PerThread(store_path)
+        self.desks = threading.local()
+        self.quit_asked = False
+        if config.keymap:
+            self.set_keymap(config.keymap)
+
+    def reader(self) -> Store:
+        """This thread's store connection (call from workers only)."""
+        return self.stores.get()
+
+    def desk(self) -> Desk:
+        """This thread's desk, acting as the console's operator (call from workers only)."""
+        desk = getattr(self.desks, "desk", None)
+        if desk is None:
+            desk = self.desks.desk = Desk(self.reader(), self.config, self.actor, self.clock)
+        return desk
+
+    def load_card(self, key: str) -> TicketCard:
+        return load_card(self.reader(), key)
 
     def on_mount(self) -> None:
+        self.push_screen(WorkbenchScreen())
+        self.watch_store()
         self.check_store()
         if wal_reset_bug_affected():
             self.notify(f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store up "
                         "regularly with `opconsole backup`", severity="warning", timeout=10)
 
+    @work(thread=True, exclusive=True, group="store-watch")
+    def watch_store(self) -> None:
+        """Poll data_version on this thread's own long-lived connection; it changes on every commit
+        made through any other connection."""
+        worker = get_current_worker()
+        store = Store.open(self.store_path, create=False)
+        try:
+            seen = store.data_version()
+            while not worker.is_cancelled:
+                threading.Event().wait(self.watch_interval)
+                current = store.data_version()
+                if current != seen:
+                    seen = current
+                    self.post_message(StoreChanged())
+        finally:
+            store.close()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, WorkbenchScreen):
+                screen.refresh_data()
+
     @work(thread=True, exclusive=True, group="integrity")
     def check_store(self) -> None:
         """PRAGMA quick_check reads the whole file (1.6 s warm, 18 s cold at 1M tickets): never on the
-        UI thread, and on a connection of this thread's own."""
+        UI thread."""
         try:
-            with Store.open(self.desk.store.path, create=False, quick_check=True):
+            with Store.open(self.store_path, create=False, quick_check=True):
                 pass
         except OpconsoleError as exc:
             self.call_from_thread(self.notify, str(exc), title="Store damaged", severity="error", timeout=60)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(self.summary(), id="summary")
-        yield Footer()
-
-    def summary(self) -> str:
-        store = self.desk.store
-        queue = store.queue(limit=20)
-        lines = [f"Store {store.path} · operator {self.desk.actor}",
-                 f"{store.count_tickets()} tickets, {len(queue)} shown from the open queue", ""]
-        lines += [f"{t.key}  {t.priority}  {t.status.label:<18} {t.subject[:70]}" for t in queue]
-        lines += ["", "The operator workbench arrives with the console issue. Press q to quit."]
-        return "\n".join(lines)
+    async def action_quit(self) -> None:
+        """Quit, unless a form holds unsaved input: then only a second press quits."""
+        form = self.screen if isinstance(self.screen, ActionForm) else None
+        if form is not None and form.dirty and not self.quit_asked:
+            self.quit_asked = True
+            self.notify("This form has unsaved input: esc cancels it, ctrl+q again quits anyway.",
+                        severity="warning")
+            return
+        self.exit()
 
 
 def run_console(session: Any, *, demo: bool = False) -> None:
@@ -64,4 +124,4 @@ def run_console(session: Any, *, demo: bool = False) -> None:
         from opconsole.demo import fill_demo_day
 
         fill_demo_day(desk)
-    OpconsoleApp(desk).run()
+    OpconsoleApp(desk.store.path, session.config, session.actor).run()

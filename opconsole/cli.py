@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import click
 
+from opconsole.cards import card_text, contact_line, load_card, local_time
 from opconsole.errors import InvalidInput, OpconsoleError
 
 STATUSES = ("new", "in_progress", "waiting_on_caller", "escalated", "resolved", "closed")
@@ -268,7 +269,7 @@ def ticket_list(session: Session, status: str | None, mine: bool, group: str | N
     if as_json:
         emit_json([ticket_json(t) for t in found])
         return
-    table(([t.key, t.priority, t.status.label, t.group_id, t.operator or "-", iso_short(t.sla_due), t.subject[:60]]
+    table(([t.key, t.priority, t.status.label, t.group_id, t.operator or "-", local_time(t.sla_due), t.subject[:60]]
            for t in found), ["KEY", "PRI", "STATUS", "GROUP", "OPERATOR", "SLA DUE", "SUBJECT"])
 
 
@@ -278,41 +279,12 @@ def ticket_list(session: Session, status: str | None, mine: bool, group: str | N
 @pass_session
 def ticket_show(session: Session, key: str, as_json: bool) -> None:
     """A ticket with its contact, links and full history."""
-    store = session.store()
-    found = store.ticket(key)
-    events = store.events_for(found.id)
-    contact = store.contact(found.contact_id) if found.contact_id else None
-    links = store.links_of(found.id)
+    card = load_card(session.store(), key)
     if as_json:
-        emit_json({**ticket_json(found), "contact": contact_json(contact) if contact else None,
-                   "links": links, "events": [e.as_dict() for e in events]})
+        emit_json({**ticket_json(card.ticket), "contact": contact_json(card.contact) if card.contact else None,
+                   "links": card.links, "events": [e.as_dict() for e in card.events]})
         return
-    click.echo(f"{found.key}  {found.priority}  {found.status.label}  {found.subject}")
-    for label, value in [
-        ("channel", found.channel.value), ("category", found.category or "(unclassified)"),
-        ("impact / urgency", f"{found.impact} / {found.urgency}"), ("group", found.group_id),
-        ("operator", found.operator or "-"), ("created", iso_short(found.created_at)),
-        ("response due", iso_short(found.response_due)), ("resolution due", iso_short(found.resolution_due)),
-        ("contact", contact_line(contact)), ("resolution", found.resolution_code and
-                                               f"{found.resolution_code}: {found.resolution_note or ''}"),
-        ("fields", ", ".join(f"{k}={v}" for k, v in found.fields.items())),
-        ("links", ", ".join(f"{link['kind']} {link['key']}" for link in links)),
-    ]:
-        if value:
-            click.echo(f"  {label:<16} {value}")
-    if found.description:
-        click.echo(f"\n  {found.description}\n")
-    click.echo("history:")
-    for event in events:
-        what = ", ".join(f"{k}: {v[0]} → {v[1]}" for k, v in event.changes.items() if k not in QUIET_FIELDS)
-        click.echo(f"  {event.at[:19].replace('T', ' ')}  {event.actor:<12} {event.op:<16} {what}"
-                   + (f"  «{event.note}»" if event.note else ""))
-
-
-# bookkeeping fields left out of the human-readable history (--json has everything)
-QUIET_FIELDS = {"id", "key", "contact_id", "created_at", "sla_due", "response_due", "resolution_due",
-                "first_response_at", "resolved_at", "closed_at", "waiting_since", "paused_seconds", "subject",
-                "description", "wait_count", "escalation_count", "reopen_count"}
+    click.echo(card_text(card))
 
 
 def parse_fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -446,7 +418,7 @@ def contact_find(session: Session, phone: str, as_json: bool) -> None:
     for title, tickets in (("open", card.open), ("recent", card.recent)):
         click.echo(f"{title}:" + ("" if tickets else " none"))
         for t in tickets:
-            click.echo(f"  {t.key}  {t.status.label:<18} {iso_short(t.created_at)}  {t.subject}")
+            click.echo(f"  {t.key}  {t.status.label:<18} {local_time(t.created_at)}  {t.subject}")
 
 
 @cli.group(cls=Group)
@@ -528,22 +500,10 @@ def contact_json(c) -> dict[str, Any]:
             "organisation": c.organisation, "site": c.site}
 
 
-def contact_line(c) -> str:
-    if c is None:
-        return ""
-    parts = [c.name or "(no name)", ", ".join(c.phones)]
-    parts += [p for p in (c.organisation, c.site and f"site {c.site}", c.email) if p]
-    return " · ".join(parts)
-
-
 def iso(moment) -> str | None:
     from opconsole.domain import to_iso
 
     return to_iso(moment)
-
-
-def iso_short(moment) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def main() -> None:

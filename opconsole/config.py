@@ -69,6 +69,7 @@ class Config:
     sla: dict[str, SlaTarget]
     resolution_codes: dict[str, str]
     fields: dict[str, str]
+    keymap: dict[str, str]  # binding id -> keys, e.g. "ticket.take" = "t,f5"
     sources: tuple[str, ...]
 
     def priority(self, impact: str, urgency: str) -> str:
@@ -194,6 +195,7 @@ def build(raw: dict[str, Any], sources: tuple[str, ...]) -> Config:
         sla=sla,
         resolution_codes=dict(raw["resolution_codes"]),
         fields=dict(raw.get("fields", {})),
+        keymap={str(k): str(v) for k, v in raw.get("keys", {}).items()},
         sources=sources,
     )
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -387,6 +388,21 @@ class Store:
             "ON CONFLICT (login) DO UPDATE SET name = excluded.name, role = excluded.role, "
             "groups = excluded.groups, active = excluded.active",
             (op.login, op.name, op.role.value, json.dumps(list(op.groups)), int(op.active), at))
+
+
+class PerThread:
+    """One store connection per thread, opened on first use: sqlite3 connections are bound to the
+    thread that made them, and the console reads from worker threads."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store.open(self.path, create=False)
+        return store
 
 
 # --- row mapping ------------------------------------------------------------------------------

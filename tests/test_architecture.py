@@ -12,10 +12,10 @@ import pytest
 
 import opconsole
 
-UI_MODULES = {"opconsole.app"}
+UI_MODULES = {"opconsole.app", "opconsole.messages"}
 CORE_MODULES = sorted(
     name for _, name, _ in pkgutil.walk_packages(opconsole.__path__, "opconsole.")
-    if name not in UI_MODULES | {"opconsole.__main__"} and not name.startswith("opconsole.screens")
+    if name not in UI_MODULES | {"opconsole.__main__"} and not name.startswith(("opconsole.screens", "opconsole.widgets"))
 )
 
 

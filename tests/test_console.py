@@ -1,4 +1,4 @@
-"""The console placeholder: it opens on the store, shows the queue, and quits with q."""
+"""The console in a real terminal (tmux): the real entry point, keys typed as an operator types them."""
 
 from __future__ import annotations
 
@@ -12,53 +12,85 @@ from pathlib import Path
 
 import pytest
 
-from opconsole.app import OpconsoleApp
-from opconsole.services import Desk
+from opconsole.store import Store
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")]
 
 
-async def test_the_console_shows_the_open_queue_and_quits(desk: Desk):
-    desk.register(phone="+79123456789", subject="Не работает сканер штрихкодов")
-    app = OpconsoleApp(desk)
-    async with app.run_test(size=(120, 30)) as pilot:
-        summary = str(app.query_one("#summary").render())
-        assert "MSK-000001" in summary and "сканер" in summary
-        await pilot.press("q")
-    assert app.return_code == 0
+class Terminal:
+    def __init__(self, command: list[str], size: tuple[int, int] = (160, 40)):
+        self.socket = f"opconsole-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "console", "-x", str(size[0]),
+                        "-y", str(size[1]), f"env TERM=xterm-256color {shlex.join(command)}; sleep 60"], check=True)
 
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "console"],
+                              capture_output=True, text=True).stdout
 
-def wait_for_screen(socket: str, text: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = subprocess.run(["tmux", "-L", socket, "capture-pane", "-p", "-t", "console"],
-                                capture_output=True, text=True).stdout
-        if text in screen:
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} did not appear within {timeout} s; the screen was:\n{screen}")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
-def test_the_console_runs_in_a_real_terminal(tmp_path: Path):
-    db = tmp_path / "real.db"
-    subprocess.run([sys.executable, "-m", "opconsole", "--db", str(db), "ticket", "new",
-                    "--phone", "+79123456789", "--subject", "Нет интернета в магазине 45"], check=True)
-    socket = f"opconsole-test-{uuid.uuid4().hex[:8]}"
-    command = shlex.join([sys.executable, "-m", "opconsole", "--db", str(db)])
-    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "console", "-x", "120", "-y", "30",
-                    f"env TERM=xterm-256color {command}; sleep 30"], check=True)
-    try:
-        screen = wait_for_screen(socket, "Press q to quit")
-        assert "SD-000001" in screen and "Нет интернета" in screen
-        subprocess.run(["tmux", "-L", socket, "send-keys", "-t", "console", "q"], check=True)
-        deadline = time.monotonic() + 15
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            screen = subprocess.run(["tmux", "-L", socket, "capture-pane", "-p", "-t", "console"],
-                                    capture_output=True, text=True).stdout
-            if "Press q to quit" not in screen:
-                break
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout} s; the screen was:\n{self.screen()}")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "console", *(["-l"] if literal else []),
+                        *keys], check=True)
+        time.sleep(0.3)  # let the app take each key before the next one: tmux does not wait
+
+    def type(self, text: str) -> None:
+        self.keys(text, literal=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def wait_for_store(path: Path, check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Store.open(path, create=False) as store:
+            found = check(store)
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("the store never reached the expected state")
+
+
+def test_register_and_resolve_a_call_in_a_real_terminal(tmp_path: Path):
+    db = tmp_path / "real.db"
+    terminal = Terminal([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "op1"])
+    try:
+        terminal.wait_for("1 Queue")
+        terminal.keys("n")
+        terminal.wait_for("New ticket")
+        terminal.type("89123456789")
+        terminal.keys("Tab")
+        terminal.type("Не печатает принтер в бухгалтерии")
+        terminal.keys("C-s")
+        ticket = wait_for_store(db, lambda s: s.tickets(open_only=True))[0]
+        assert ticket.subject == "Не печатает принтер в бухгалтерии" and ticket.status.value == "new"
+        terminal.wait_for(ticket.key)
+        terminal.keys("t")
+        wait_for_store(db, lambda s: s.ticket(ticket.key).status.value == "in_progress")
+        terminal.keys("r")
+        terminal.wait_for(f"Resolve {ticket.key}")
+        terminal.keys("Enter")  # open the resolution list, type to find the code, pick it
+        terminal.type("Restart")
+        terminal.keys("Enter")
+        terminal.keys("Tab")
+        terminal.type("Перезапущена служба печати")
+        terminal.keys("Enter")
+        resolved = wait_for_store(db, lambda s: (t := s.ticket(ticket.key)).status.value == "resolved" and t)
+        assert resolved.resolution_note == "Перезапущена служба печати"
+        assert resolved.resolution_code == "restarted"
+        terminal.keys("q")
+        deadline = time.monotonic() + 15
+        while "1 Queue" in terminal.screen() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert "Press q to quit" not in screen, "the console did not quit on q"
+        assert "1 Queue" not in terminal.screen(), "the console did not quit on q"
     finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        terminal.close()

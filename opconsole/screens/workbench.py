@@ -1,0 +1,285 @@
+"""The operator workbench: the queue, the call script and the knowledge base side by side.
+
+Thin by design: it lays out panes, binds keys, asks for input with forms and calls the desk's
+services in workers. It keeps no copy of the data: after any change the store watcher tells it,
+and the queue and the counts are read again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from opconsole import queue
+from opconsole.domain import TRANSITIONS, Status
+from opconsole.errors import OpconsoleError
+from opconsole.queue import QueueFilter, QueueRow
+from opconsole.screens.card import CardScreen
+from opconsole.screens.forms import ActionForm, Field, FormSpec
+from opconsole.services import Desk
+from opconsole.widgets.queue_table import QueueTable, header_text
+
+if TYPE_CHECKING:
+    from opconsole.app import OpconsoleApp
+
+NARROW_BELOW = 120  # columns; below this one pane shows at a time
+PANES = ("queue-pane", "script-pane", "kb-pane")
+# actions that move a ticket's status, by the status machine's own names
+STATUS_ACTIONS = {"take": "take", "wait": "wait", "resolve": "resolve", "reopen": "reopen", "close": "close"}
+
+
+class EmptyPane(Static, can_focus=True):
+    """A pane whose feature has not landed yet: says so plainly, and takes focus like the rest."""
+
+
+class StatusBar(Static):
+    pass
+
+
+class WorkbenchScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "register", "New", id="ticket.new"),
+        Binding("t", "take", "Take", id="ticket.take"),
+        Binding("c", "classify", "Classify", id="ticket.classify"),
+        Binding("m", "note", "Note", id="ticket.note"),
+        Binding("w", "wait", "Wait", id="ticket.wait"),
+        Binding("r", "resolve", "Resolve", id="ticket.resolve"),
+        Binding("o", "reopen", "Reopen", id="ticket.reopen"),
+        Binding("f", "filter", "Filter", id="queue.filter"),
+        Binding("enter", "card", "Card", id="ticket.card"),
+        Binding("s", "pane(2)", "Script", id="script.start"),
+        Binding("slash", "pane(3)", "KB", id="kb.search"),
+        Binding("1", "pane(1)", "Queue", show=False, id="pane.queue"),
+        Binding("2", "pane(2)", "Script pane", show=False, id="pane.script"),
+        Binding("3", "pane(3)", "KB pane", show=False, id="pane.kb"),
+        Binding("tab", "cycle(1)", "Next pane", show=False, id="pane.next"),
+        Binding("shift+tab", "cycle(-1)", "Previous pane", show=False, id="pane.previous"),
+        Binding("question_mark,f1", "app.show_help_panel", "Help", id="app.help"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = QueueFilter()
+        self.selected: QueueRow | None = None
+
+    @property
+    def console(self) -> OpconsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        app = self.console
+        with Horizontal(id="panes"):
+            with Vertical(id="queue-pane", classes="pane active"):
+                yield Static(header_text(400), id="queue-header")
+                yield QueueTable(
+                    fetch_page=lambda offset, limit: queue.page(app.reader(), self.filter, app.actor, app.clock(),
+                                                                offset, limit),
+                    locate=lambda key: queue.position_of(app.reader(), self.filter, app.actor, app.clock(), key),
+                    count=lambda: queue.count(app.reader(), self.filter, app.actor, app.clock()),
+                    clock=app.clock, id="queue")
+            with Vertical(id="script-pane", classes="pane"):
+                yield EmptyPane("No call script yet.\n\nGuided call scripts for the selected ticket will run here: "
+                                "questions to ask, fields to collect, the outcome to reach.", id="script")
+            with Vertical(id="kb-pane", classes="pane"):
+                yield EmptyPane("No knowledge base yet.\n\nArticles matching the selected ticket, and a search "
+                                "as you type, will appear here.", id="kb")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for pane_id, title in zip(PANES, ("1 Queue", "2 Script", "3 Knowledge base")):
+            self.query_one(f"#{pane_id}").border_title = title
+        self.update_queue_title()
+        self.query_one(QueueTable).focus()
+        self.refresh_data()
+        self.set_interval(1.0, self.tick)
+
+    # --- data -------------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        self.query_one(QueueTable).reload()
+        self.load_counts()
+
+    @work(thread=True, exclusive=True, group="counts")
+    def load_counts(self) -> None:
+        counts = queue.counts(self.console.reader(), self.console.actor, self.console.clock())
+        self.app.call_from_thread(self.show_status, counts)
+
+    def show_status(self, counts: queue.Counts | None = None) -> None:
+        if counts is not None:
+            self.counts = counts
+        counts = getattr(self, "counts", None)
+        now: datetime = self.console.clock()
+        parts = [f"operator {self.console.actor}", f"store {self.console.store_path} (local)"]
+        if counts:
+            parts.append(f"new {counts.new} · mine {counts.mine} · breaching {counts.breaching}")
+        parts.append(now.astimezone().strftime("%H:%M:%S"))
+        self.query_one(StatusBar).update("  │  ".join(parts))
+
+    def tick(self) -> None:
+        """Once a second: the clock and the SLA time left (repaint only, no I/O)."""
+        self.show_status()
+        self.query_one(QueueTable).refresh()
+
+    def update_queue_title(self) -> None:
+        self.query_one("#queue-pane").border_subtitle = self.filter.describe()
+
+    @on(QueueTable.Highlighted)
+    def highlighted(self, event: QueueTable.Highlighted) -> None:
+        self.selected = event.row
+        self.refresh_bindings()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW_BELOW, "narrow")
+
+    def on_descendant_focus(self, event: object) -> None:
+        focused = self.focused
+        for pane_id in PANES:
+            pane = self.query_one(f"#{pane_id}")
+            pane.set_class(focused is not None and (focused is pane or pane in focused.ancestors), "active")
+
+    def pane_target(self, number: int) -> Widget:
+        return self.query_one(("#queue", "#script", "#kb")[number - 1])
+
+    def action_pane(self, number: int) -> None:
+        target = self.pane_target(number)
+        for pane_id in PANES:  # in the narrow layout the pane must show before it can take focus
+            self.query_one(f"#{pane_id}").set_class(pane_id == PANES[number - 1], "active")
+        target.focus()
+
+    def action_cycle(self, step: int) -> None:
+        current = next((i for i, p in enumerate(PANES) if self.query_one(f"#{p}").has_class("active")), 0)
+        self.action_pane((current + step) % len(PANES) + 1)
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        row = self.selected
+        if action in ("take", "wait", "resolve", "reopen", "classify", "note", "card"):
+            if row is None:
+                return None
+        if action in STATUS_ACTIONS and row is not None:
+            allowed = STATUS_ACTIONS[action] in TRANSITIONS[Status(row.status)].values()
+            return True if allowed else None
+        return True
+
+    def desk_action(self, run: Callable[[Desk], object], done: str) -> None:
+        self._desk_action(run, done)
+
+    @work(thread=True, group="actions")
+    def _desk_action(self, run: Callable[[Desk], object], done: str) -> None:
+        try:
+            run(self.console.desk())
+        except OpconsoleError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self.app.notify, done, timeout=3)
+
+    def form(self, spec: FormSpec, save: Callable[[dict[str, str]], object], done: str | Callable[[object], str]) -> None:
+        """Ask for `spec`, then `save(values)` in a worker; the form stays open until it succeeds."""
+        def run(values: dict[str, str]) -> str:
+            result = save(values)
+            return done(result) if callable(done) else done
+
+        def confirmed(message: str | None) -> None:
+            if message:
+                self.app.notify(message, timeout=3)
+        self.app.push_screen(ActionForm(spec, run), confirmed)
+
+    def action_take(self) -> None:
+        row = self.selected
+        self.desk_action(lambda desk: desk.take(row.key, expected_version=row.version), f"{row.key} is yours")
+
+    def action_note(self) -> None:
+        row = self.selected
+        self.form(FormSpec(f"Note on {row.key}", [Field("text", "Note")]),
+                  lambda v: self.console.desk().note(row.key, v["text"]), f"note added to {row.key}")
+
+    def action_wait(self) -> None:
+        row = self.selected
+        self.form(FormSpec(f"{row.key}: wait on the caller (the SLA clock pauses)",
+                           [Field("reason", "What the caller has to do or send", required=False)]),
+                  lambda v: self.console.desk().wait(row.key, v["reason"] or None, expected_version=row.version),
+                  f"{row.key} waits on the caller")
+
+    def action_resolve(self) -> None:
+        row = self.selected
+        codes = [(label, code) for code, label in self.console.config.resolution_codes.items()]
+        self.form(FormSpec(f"Resolve {row.key}", [Field("code", "Resolution", codes), Field("note", "What was done")]),
+                  lambda v: self.console.desk().resolve(row.key, v["code"], v["note"], expected_version=row.version),
+                  f"{row.key} resolved")
+
+    def action_reopen(self) -> None:
+        row = self.selected
+        self.form(FormSpec(f"Reopen {row.key}", [Field("reason", "Why it is reopened")]),
+                  lambda v: self.console.desk().reopen(row.key, v["reason"], expected_version=row.version),
+                  f"{row.key} reopened")
+
+    def action_classify(self) -> None:
+        row = self.selected
+        config = self.console.config
+        categories = [(f"{c.id}  {c.name}", c.id) for c in config.categories.values()]
+        levels = [("low", "low"), ("medium", "medium"), ("high", "high")]
+        self.form(
+            FormSpec(f"Classify {row.key}", [Field("category", "Category (type to search)", categories),
+                                             Field("impact", "Impact", levels, value=config.default_impact),
+                                             Field("urgency", "Urgency", levels, value=config.default_urgency)]),
+            lambda v: self.console.desk().classify(row.key, category=v["category"], impact=v["impact"],
+                                                   urgency=v["urgency"], expected_version=row.version),
+            lambda ticket: f"{ticket.key} classified: {ticket.priority}")
+
+    def action_register(self) -> None:
+        config = self.console.config
+        categories = [(f"{c.id}  {c.name}", c.id) for c in config.categories.values()]
+        levels = [("low", "low"), ("medium", "medium"), ("high", "high")]
+        channels = [(c, c) for c in ("phone", "email", "chat", "web", "messenger", "monitoring", "walk-in")]
+        spec = FormSpec("New ticket", [
+            Field("phone", "Caller's phone"), Field("subject", "Subject"),
+            Field("description", "Description", required=False),
+            Field("category", "Category (type to search)", categories, required=False),
+            Field("impact", "Impact", levels, value=config.default_impact),
+            Field("urgency", "Urgency", levels, value=config.default_urgency),
+            Field("channel", "Channel", channels, value="phone"),
+        ])
+
+        self.form(spec, lambda v: self.console.desk().register(
+            phone=v["phone"], subject=v["subject"], description=v["description"], channel=v["channel"],
+            category=v["category"] or None, impact=v["impact"], urgency=v["urgency"]),
+            lambda ticket: f"{ticket.key} registered ({ticket.priority})")
+
+    def action_filter(self) -> None:
+        config = self.console.config
+        spec = FormSpec("Filter the queue", [
+            Field("scope", "Show", [(s, s) for s in queue.SCOPES], value=self.filter.scope),
+            Field("channel", "Channel", [(c, c) for c in ("phone", "email", "chat", "web", "messenger",
+                                                          "monitoring", "walk-in")],
+                  required=False, value=self.filter.channel or ""),
+            Field("status", "Status", [(s.label, s.value) for s in Status if s.value in
+                                       ("new", "in_progress", "waiting_on_caller", "escalated")],
+                  required=False, value=self.filter.status or ""),
+            Field("group", "Group", [(g.name, g.id) for g in config.groups.values()], required=False,
+                  value=self.filter.group or ""),
+        ])
+
+        self.form(spec, lambda v: self.app.call_from_thread(self.set_filter, QueueFilter(
+            v["scope"], v["channel"] or None, v["status"] or None, v["group"] or None)), "queue filtered")
+
+    def set_filter(self, flt: QueueFilter) -> None:
+        self.filter = flt
+        self.update_queue_title()
+        self.query_one(QueueTable).reload()
+
+    def action_card(self) -> None:
+        if self.selected is not None:
+            self.app.push_screen(CardScreen(self.selected.key, self.console.load_card))

@@ -1,0 +1,207 @@
+"""The ticket queue: a virtualised list that pages rows from the store and draws only what shows.
+
+DataTable measures every cell it holds (seconds for 10k rows), so the queue is a ScrollView with
+render_line: it knows the row count, keeps a few pages of rows, loads missing pages in a worker
+thread, and repaints only the lines the cursor touches. It stays the same at 1M tickets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import work
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from opconsole.queue import QueueRow, SlaState
+
+PAGE_SIZE = 100
+MAX_PAGES = 12  # cached pages; the rest are dropped, farthest from the cursor first
+
+STATUS_SHORT = {"new": "new", "in_progress": "in work", "waiting_on_caller": "waiting", "escalated": "escalated"}
+COLUMNS = (("KEY", 11), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10), ("OPERATOR", 13))
+
+
+def header_text(width: int) -> str:
+    head = "".join(name.ljust(size) for name, size in COLUMNS) + "SUBJECT"
+    return head[:width]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a reload found: the row count and the pages around the cursor."""
+    total: int
+    pages: dict[int, list[QueueRow]]
+    cursor_index: int | None  # where the previously selected ticket now is, if still queued
+
+
+class QueueTable(ScrollView, can_focus=True):
+    """Rows come from `fetch_page(offset, limit)` and `locate(key)`, both called in worker threads."""
+
+    COMPONENT_CLASSES = {"queue-table--cursor", "queue-table--ok", "queue-table--at_risk",
+                         "queue-table--breached", "queue-table--paused", "queue-table--loading"}
+    DEFAULT_CSS = """
+    QueueTable { background: $surface; }
+    QueueTable > .queue-table--cursor { background: $accent 40%; }
+    QueueTable:focus > .queue-table--cursor { background: $accent; color: $text; }
+    QueueTable > .queue-table--ok { color: $success; }
+    QueueTable > .queue-table--at_risk { color: $warning; text-style: bold; }
+    QueueTable > .queue-table--breached { color: $error; text-style: bold; }
+    QueueTable > .queue-table--paused { color: $text-muted; }
+    QueueTable > .queue-table--loading { color: $text-disabled; }
+    """
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="queue.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="queue.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="queue.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="queue.page_down"),
+        Binding("home,g", "jump(0)", "First", show=False, id="queue.first"),
+        Binding("end,G", "jump(-1)", "Last", show=False, id="queue.last"),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class Highlighted(Message):
+        """The cursor rests on a ticket (None: the queue is empty)."""
+
+        def __init__(self, row: QueueRow | None):
+            super().__init__()
+            self.row = row
+
+    def __init__(self, fetch_page: Callable[[int, int], list[QueueRow]], locate: Callable[[str], int | None],
+                 count: Callable[[], int], clock: Callable[[], datetime], *, id: str | None = None):
+        super().__init__(id=id)
+        self.fetch_page, self.locate, self.count, self.clock = fetch_page, locate, count, clock
+        self.total = 0
+        self.pages: dict[int, list[QueueRow]] = {}
+        self.loading: set[int] = set()
+        self.loaded_once = False
+
+    # --- data -------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the count and the pages in view; the cursor stays on its ticket if it can."""
+        self._reload(self.current_key, int(self.scroll_y), self.size.height or 1)
+
+    @work(thread=True, exclusive=True, group="queue-reload")
+    def _reload(self, key: str | None, top: int, height: int) -> None:
+        total = self.count()
+        index = self.locate(key) if key else None
+        anchor = index if index is not None else min(self.cursor, max(total - 1, 0))
+        wanted = {p for p in (top // PAGE_SIZE, (top + height) // PAGE_SIZE, anchor // PAGE_SIZE)}
+        pages = {p: self.fetch_page(p * PAGE_SIZE, PAGE_SIZE) for p in wanted if p * PAGE_SIZE < total}
+        self.app.call_from_thread(self._apply, Snapshot(total, pages, index))
+
+    def _apply(self, snapshot: Snapshot) -> None:
+        self.total = snapshot.total
+        self.pages = dict(snapshot.pages)
+        self.loading.clear()
+        self.virtual_size = Size(self.size.width, self.total)
+        target = snapshot.cursor_index if snapshot.cursor_index is not None else self.cursor
+        self.loaded_once = True
+        self.cursor = max(0, min(target, self.total - 1))
+        self.refresh()
+
+    def _request(self, page: int) -> None:
+        if page not in self.pages and page not in self.loading and page * PAGE_SIZE < self.total:
+            self.loading.add(page)
+            self._load_page(page)
+
+    @work(thread=True, group="queue-pages")
+    def _load_page(self, page: int) -> None:
+        rows = self.fetch_page(page * PAGE_SIZE, PAGE_SIZE)
+        self.app.call_from_thread(self._page_loaded, page, rows)
+
+    def _page_loaded(self, page: int, rows: list[QueueRow]) -> None:
+        self.loading.discard(page)
+        self.pages[page] = rows
+        while len(self.pages) > MAX_PAGES:
+            current = self.cursor // PAGE_SIZE
+            del self.pages[max((p for p in self.pages if p != page), key=lambda p: abs(p - current))]
+        self.refresh_lines(page * PAGE_SIZE, PAGE_SIZE)
+        if self.cursor // PAGE_SIZE == page:
+            self.post_message(self.Highlighted(self.row_at(self.cursor)))
+
+    def row_at(self, index: int) -> QueueRow | None:
+        rows = self.pages.get(index // PAGE_SIZE)
+        if rows is None or index % PAGE_SIZE >= len(rows):
+            return None
+        return rows[index % PAGE_SIZE]
+
+    @property
+    def current_row(self) -> QueueRow | None:
+        return self.row_at(self.cursor) if self.total else None
+
+    @property
+    def current_key(self) -> str | None:
+        row = self.current_row
+        return row.key if row else None
+
+    # --- cursor -------------------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old)
+        self.refresh_line(new)
+        height = max(self.scrollable_content_region.height, 1)
+        if new < self.scroll_y:
+            self.scroll_to(y=new, animate=False, immediate=True)
+        elif new >= self.scroll_y + height:
+            self.scroll_to(y=new - height + 1, animate=False, immediate=True)
+        row = self.row_at(new)
+        if row is None and self.total:
+            self._request(new // PAGE_SIZE)
+        self.post_message(self.Highlighted(row))
+
+    def action_cursor(self, delta: int) -> None:
+        if self.total:
+            self.cursor = max(0, min(self.cursor + delta, self.total - 1))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(self.scrollable_content_region.height - 1, 1))
+
+    def action_jump(self, index: int) -> None:
+        if self.total:
+            self.cursor = index if index >= 0 else self.total - 1
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.size.width
+        if index >= self.total:
+            if index == 0 and self.loaded_once:
+                return Strip([Segment(" no tickets in this view".ljust(width), self.get_component_rich_style(
+                    "queue-table--loading"))]).crop(0, width)
+            return Strip.blank(width, self.rich_style)
+        row = self.row_at(index)
+        if row is None:
+            self._request(index // PAGE_SIZE)
+            return Strip([Segment(" …".ljust(width), self.get_component_rich_style("queue-table--loading"))])
+        return self.render_row(row, width, cursor=index == self.cursor)
+
+    def render_row(self, row: QueueRow, width: int, cursor: bool) -> Strip:
+        now = self.clock()
+        state = row.sla_state(now)
+        base = self.rich_style
+        if cursor:
+            base = base + self.get_component_rich_style("queue-table--cursor")
+        sla_style = base + self.get_component_rich_style(f"queue-table--{state.value}", partial=True)
+        sla = "paused" if state is SlaState.PAUSED else row.time_left(now)
+        cells = [row.key, row.priority, sla, STATUS_SHORT.get(row.status, row.status), row.channel,
+                 row.operator or "—"]
+        segments = []
+        for (name, size), text in zip(COLUMNS, cells):
+            style = sla_style if name == "SLA" else base
+            if name == "PRI" and row.priority == "P1":
+                style = base + Style(bold=True)
+            segments.append(Segment(text[: size - 1].ljust(size), style))
+        segments.append(Segment(row.subject, base))
+        return Strip(segments).crop_extend(0, width, base)

@@ -1,0 +1,240 @@
+"""The operator workbench through Pilot: layout, focus, the actions, live updates; checked on the store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from textual.widgets import Input, Select
+
+from opconsole.app import OpconsoleApp
+from opconsole.screens.card import CardScreen
+from opconsole.screens.forms import ActionForm
+from opconsole.services import Desk
+from opconsole.store import Store
+from opconsole.widgets.queue_table import QueueTable
+
+
+@pytest.fixture
+def stocked(desk: Desk, clock) -> Desk:
+    """Three open tickets: a P1 outage, a new password request, and one already in work."""
+    desk.register(phone="+79123456789", subject="Нет интернета в магазине 45", category="network.site_down",
+                  impact="high", urgency="high")
+    desk.register(phone="+79161234567", subject="Забыл пароль от учётной записи", category="accounts")
+    desk.register(phone="+79031112233", subject="Не печатает принтер", category="printing", impact="low",
+                  urgency="low")
+    desk.take("MSK-000003")
+    return desk
+
+
+def make_app(desk: Desk, clock) -> OpconsoleApp:
+    return OpconsoleApp(desk.store.path, desk.config, desk.actor, clock, watch_interval=0.05)
+
+
+async def until(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def fresh(desk: Desk, key: str):
+    with Store.open(desk.store.path) as store:
+        return store.ticket(key), [e.op for e in store.events_for(store.ticket(key).id)]
+
+
+def loaded(app: OpconsoleApp) -> Callable[[], bool]:
+    table = app.screen.query_one(QueueTable)
+    return lambda: table.loaded_once and table.current_row is not None
+
+
+async def test_three_panes_show_side_by_side_at_200x50(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        screen = app.screen
+        titles = [screen.query_one(f"#{p}").border_title for p in ("queue-pane", "script-pane", "kb-pane")]
+        assert titles == ["1 Queue", "2 Script", "3 Knowledge base"]
+        assert all(screen.query_one(f"#{p}").display for p in ("queue-pane", "script-pane", "kb-pane"))
+        table = screen.query_one(QueueTable)
+        assert table.total == 3
+        assert [table.row_at(i).key for i in range(3)] == ["MSK-000001", "MSK-000002", "MSK-000003"]
+        await until(pilot, lambda: "breaching" in str(screen.query_one("#status").render()))
+        status = str(screen.query_one("#status").render())
+        assert "operator op1" in status and "new 2 · mine 1" in status
+
+
+async def test_narrow_layout_shows_one_pane_and_keys_switch_it(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, loaded(app))
+        shown = lambda: [p for p in ("queue-pane", "script-pane", "kb-pane")  # noqa: E731
+                         if app.screen.query_one(f"#{p}").display]
+        assert shown() == ["queue-pane"]
+        await pilot.press("2")
+        assert shown() == ["script-pane"] and app.focused.id == "script"
+        await pilot.press("tab")
+        assert shown() == ["kb-pane"] and app.focused.id == "kb"
+        await pilot.press("shift+tab", "shift+tab")
+        assert shown() == ["queue-pane"] and app.focused.id == "queue"
+
+
+async def test_take_assigns_the_ticket_to_me_and_starts_work(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "t")
+        await until(pilot, lambda: fresh(stocked, "MSK-000002")[0].status.value == "in_progress")
+        ticket, ops = fresh(stocked, "MSK-000002")
+        assert ticket.operator == "op1" and ops[-1] == "ticket.take"
+        await until(pilot, lambda: "mine 2" in str(app.screen.query_one("#status").render()))
+
+
+async def test_actions_that_do_not_apply_are_disabled(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("r", "o", "w")  # a new ticket cannot be resolved, reopened or put on waiting
+        assert not isinstance(app.screen, ActionForm)
+        assert fresh(stocked, "MSK-000001")[1] == ["ticket.create"]
+
+
+async def test_a_note_is_saved_with_its_event(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("m")
+        assert isinstance(app.screen, ActionForm)
+        await pilot.press(*"callback at 15:00", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, ActionForm))
+        events = stocked.history("MSK-000001")
+        assert events[-1].op == "ticket.note" and events[-1].note == "callback at 15:00"
+
+
+async def test_resolve_asks_for_a_code_and_a_note(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "down")
+        await until(pilot, lambda: app.screen.selected.key == "MSK-000003")
+        await pilot.press("r")
+        form = app.screen
+        form.query_one("#field-code", Select).value = "replaced_equipment"
+        form.query_one("#field-note", Input).focus()
+        await pilot.press(*"cartridge replaced", "ctrl+s")
+        await until(pilot, lambda: fresh(stocked, "MSK-000003")[0].status.value == "resolved")
+        ticket, ops = fresh(stocked, "MSK-000003")
+        assert (ticket.resolution_code, ticket.resolution_note) == ("replaced_equipment", "cartridge replaced")
+        assert ops[-1] == "ticket.resolve"
+
+
+async def test_classify_recomputes_the_priority(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "c")
+        form = app.screen
+        form.query_one("#field-category", Select).value = "accounts.lockout"
+        form.query_one("#field-impact", Select).value = "high"
+        form.query_one("#field-urgency", Select).value = "high"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: fresh(stocked, "MSK-000002")[0].priority == "P1")
+        assert fresh(stocked, "MSK-000002")[0].category == "accounts.lockout"
+
+
+async def test_a_conflict_is_shown_in_the_form_and_the_input_is_kept(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "down")
+        await until(pilot, lambda: app.screen.selected.key == "MSK-000003")
+        await pilot.press("w")
+        await pilot.press(*"send a photo of the error")
+        stocked.classify("MSK-000003", urgency="high")  # another operator, meanwhile
+        await pilot.press("enter")
+        form = app.screen
+        await until(pilot, lambda: "changed by op1" in str(form.query_one("#form-error").render()))
+        assert isinstance(app.screen, ActionForm)
+        assert form.query_one("#field-reason", Input).value == "send a photo of the error"
+        assert fresh(stocked, "MSK-000003")[0].status.value == "in_progress"
+
+
+async def test_register_a_call_from_the_keyboard(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("n", *"89261234567", "tab", *"VPN drops every hour", "ctrl+s")
+        await until(pilot, lambda: stocked.store.count_tickets() == 4)
+        ticket, ops = fresh(stocked, "MSK-000004")
+        assert ticket.subject == "VPN drops every hour" and ops == ["ticket.create"]
+        assert stocked.find_contact("+79261234567").open[0].key == "MSK-000004"
+
+
+async def test_filter_shows_only_my_tickets(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("f")
+        app.screen.query_one("#field-scope", Select).value = "mine"
+        await pilot.press("ctrl+s")
+        table = app.screen.query_one(QueueTable)
+        await until(pilot, lambda: table.total == 1)
+        assert table.row_at(0).key == "MSK-000003"
+        assert app.screen.query_one("#queue-pane").border_subtitle == "mine"
+
+
+async def test_enter_opens_the_card_with_the_history(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "down", "enter")
+        assert isinstance(app.screen, CardScreen)
+        body = app.screen.query_one("#card-body")
+        await until(pilot, lambda: "history:" in str(body.render()))
+        assert "ticket.take" in str(body.render()) and "MSK-000003" in str(body.render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CardScreen)
+
+
+async def test_a_ticket_from_another_process_appears_without_a_keypress(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        subprocess.run([sys.executable, "-m", "opconsole", "--db", str(stocked.store.path), "ticket", "new",
+                        "--phone", "+79990001122", "--subject", "Касса не печатает чек"], check=True)
+        table = app.screen.query_one(QueueTable)
+        await until(pilot, lambda: table.total == 4)
+        keys = [table.row_at(i).key for i in range(4) if table.row_at(i)]
+        assert "MSK-000004" in keys
+
+
+def snapshot_app(desk: Desk, clock, directory: Path) -> OpconsoleApp:
+    """The demo day on a store at a fixed path, so the status bar reads the same on every run."""
+    from opconsole.demo import fill_demo_day
+
+    fill_demo_day(desk, now=clock.now)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "demo.db"
+    for leftover in directory.glob("demo.db*"):
+        leftover.unlink()
+    desk.store.backup(target)
+    return OpconsoleApp(target, desk.config, desk.actor, clock)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+def test_workbench_snapshot(size, desk: Desk, clock, snap_compare):
+    directory = Path("/tmp") / f"opconsole-snapshot-{size[0]}x{size[1]}"
+    app = snapshot_app(desk, clock, directory)
+
+    async def settle(pilot):
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: "breaching" in str(app.screen.query_one("#status").render()))
+        await pilot.press("down", "down")
+        app.clear_notifications()  # the SQLite-version warning depends on the machine
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=settle)
