@@ -24,7 +24,6 @@ from opconsole.config import Config
 from opconsole.domain import now_utc
 from opconsole.errors import OpconsoleError
 from opconsole.messages import StoreChanged
-from opconsole.screens.forms import ActionForm
 from opconsole.screens.workbench import WorkbenchScreen
 from opconsole.services import Desk
 from opconsole.store import PerThread, Store, wal_reset_bug_affected
@@ -107,8 +106,7 @@ class OpconsoleApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit, unless a form holds unsaved input: then only a second press quits."""
-        form = self.screen if isinstance(self.screen, ActionForm) else None
-        if form is not None and form.dirty and not self.quit_asked:
+        if getattr(self.screen, "dirty", False) and not self.quit_asked:
             self.quit_asked = True
             self.notify("This form has unsaved input: esc cancels it, ctrl+q again quits anyway.",
                         severity="warning")

@@ -260,6 +260,14 @@ def with_sla(config: Config, ticket: Ticket) -> Ticket:
     )
 
 
+def sla_preview(config: Config, impact: str, urgency: str, now: datetime) -> tuple[str, datetime, datetime]:
+    """Priority, response due and resolution due a ticket registered now would get."""
+    priority = config.priority(impact, urgency)
+    target = config.sla[priority]
+    return (priority, target.calendar.add(now, target.response_minutes * 60),
+            target.calendar.add(now, target.resolution_minutes * 60))
+
+
 # --- the status machine ---------------------------------------------------------------------------
 
 def require_action(ticket: Ticket, action: str, target: Status) -> None:

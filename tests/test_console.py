@@ -68,11 +68,16 @@ def test_register_and_resolve_a_call_in_a_real_terminal(tmp_path: Path):
         terminal.keys("n")
         terminal.wait_for("New ticket")
         terminal.type("89123456789")
-        terminal.keys("Tab")
+        terminal.wait_for("New caller")
+        terminal.keys("Enter")
+        terminal.type("Мария Орлова")
+        terminal.keys("Enter", "Enter")  # the site can wait
         terminal.type("Не печатает принтер в бухгалтерии")
+        terminal.wait_for("P3 · respond by")
         terminal.keys("C-s")
         ticket = wait_for_store(db, lambda s: s.tickets(open_only=True))[0]
         assert ticket.subject == "Не печатает принтер в бухгалтерии" and ticket.status.value == "new"
+        assert Store.open(db, create=False).contact(ticket.contact_id).name == "Мария Орлова"
         terminal.wait_for(ticket.key)
         terminal.keys("t")
         wait_for_store(db, lambda s: s.ticket(ticket.key).status.value == "in_progress")

@@ -163,15 +163,69 @@ async def test_a_conflict_is_shown_in_the_form_and_the_input_is_kept(stocked: De
         assert fresh(stocked, "MSK-000003")[0].status.value == "in_progress"
 
 
-async def test_register_a_call_from_the_keyboard(stocked: Desk, clock):
+async def test_register_a_new_caller_shows_priority_before_saving(stocked: Desk, clock):
     app = make_app(stocked, clock)
     async with app.run_test(size=(200, 50)) as pilot:
         await until(pilot, loaded(app))
-        await pilot.press("n", *"89261234567", "tab", *"VPN drops every hour", "ctrl+s")
+        await pilot.press("n", *"89261234567")
+        form = app.screen
+        await until(pilot, lambda: "New caller" in str(form.query_one("#caller").render()))
+        await pilot.press("enter", *"Anna", "enter", *"Store 7", "enter", *"VPN drops every hour", "enter",
+                          "enter", *"vpn drop", "enter")
+        assert form.query_one("#category").value == "vpn.drops"
+        assert form.query_one("VerticalScroll").border_subtitle.startswith("P3 · respond by")
+        await pilot.press("ctrl+s")
         await until(pilot, lambda: stocked.store.count_tickets() == 4)
         ticket, ops = fresh(stocked, "MSK-000004")
-        assert ticket.subject == "VPN drops every hour" and ops == ["ticket.create"]
-        assert stocked.find_contact("+79261234567").open[0].key == "MSK-000004"
+        assert (ticket.subject, ticket.category, ops) == ("VPN drops every hour", "vpn.drops", ["ticket.create"])
+        card = stocked.find_contact("+79261234567")
+        assert (card.contact.name, card.contact.site, card.open[0].key) == ("Anna", "Store 7", "MSK-000004")
+        await until(pilot, lambda: app.screen.selected is not None and app.screen.selected.key == "MSK-000004")
+
+
+async def test_a_repeat_caller_is_offered_their_open_ticket(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("n", *"+7 912 345 67 89")
+        form = app.screen
+        await until(pilot, lambda: "ctrl+o adds this call to MSK-000001" in str(form.query_one("#caller").render()))
+        await pilot.press("enter", *"still no internet", "ctrl+o")
+        await until(pilot, lambda: stocked.history("MSK-000001")[-1].op == "ticket.note")
+        assert stocked.store.count_tickets() == 3
+        assert "still no internet" in stocked.history("MSK-000001")[-1].note
+
+
+async def test_known_caller_classify_and_resolve_within_25_keystrokes(stocked: Desk, clock):
+    """Beyond the typed text (phone, subject, note), the whole call takes at most 25 keys."""
+    app = make_app(stocked, clock)
+    keys = 0
+
+    async def press(*pressed: str) -> None:
+        nonlocal keys
+        keys += len(pressed)
+        await pilot.press(*pressed)
+
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await press("n")
+        await pilot.press(*"89161234567")  # typed text: the phone
+        await until(pilot, lambda: "Забыл пароль" in str(app.screen.query_one("#caller").render()))
+        await press("enter")
+        await pilot.press(*"Printer offline")  # typed text: the subject
+        await press("enter", "enter", *"print", "enter", "ctrl+s")
+        await until(pilot, lambda: app.screen.selected is not None and app.screen.selected.key == "MSK-000004")
+        await press("t")
+        await until(pilot, lambda: fresh(stocked, "MSK-000004")[0].status.value == "in_progress")
+        await until(pilot, lambda: app.screen.selected.status == "in_progress")
+        await press("r", "enter", *"restart", "enter", "tab")
+        await pilot.press(*"spooler restarted")  # typed text: the note
+        await press("enter")
+        await until(pilot, lambda: fresh(stocked, "MSK-000004")[0].status.value == "resolved")
+    ticket = fresh(stocked, "MSK-000004")[0]
+    assert (ticket.category, ticket.resolution_code, ticket.first_contact_resolution) == (
+        "printing", "restarted", True)
+    assert keys <= 25, f"{keys} keystrokes beyond the typed text"
 
 
 async def test_filter_shows_only_my_tickets(stocked: Desk, clock):

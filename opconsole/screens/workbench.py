@@ -24,6 +24,7 @@ from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.card import CardScreen
 from opconsole.screens.forms import ActionForm, Field, FormSpec
+from opconsole.screens.register import RegisterScreen
 from opconsole.services import Desk
 from opconsole.widgets.queue_table import QueueTable, header_text
 
@@ -240,23 +241,11 @@ class WorkbenchScreen(Screen[None]):
             lambda ticket: f"{ticket.key} classified: {ticket.priority}")
 
     def action_register(self) -> None:
-        config = self.console.config
-        categories = [(f"{c.id}  {c.name}", c.id) for c in config.categories.values()]
-        levels = [("low", "low"), ("medium", "medium"), ("high", "high")]
-        channels = [(c, c) for c in ("phone", "email", "chat", "web", "messenger", "monitoring", "walk-in")]
-        spec = FormSpec("New ticket", [
-            Field("phone", "Caller's phone"), Field("subject", "Subject"),
-            Field("description", "Description", required=False),
-            Field("category", "Category (type to search)", categories, required=False),
-            Field("impact", "Impact", levels, value=config.default_impact),
-            Field("urgency", "Urgency", levels, value=config.default_urgency),
-            Field("channel", "Channel", channels, value="phone"),
-        ])
-
-        self.form(spec, lambda v: self.console.desk().register(
-            phone=v["phone"], subject=v["subject"], description=v["description"], channel=v["channel"],
-            category=v["category"] or None, impact=v["impact"], urgency=v["urgency"]),
-            lambda ticket: f"{ticket.key} registered ({ticket.priority})")
+        def registered(key: str | None) -> None:
+            if key:
+                self.app.notify(f"{key} saved", timeout=3)
+                self.query_one(QueueTable).reload(select=key)
+        self.app.push_screen(RegisterScreen(), registered)
 
     def action_filter(self) -> None:
         config = self.console.config

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import get_current_worker
 
 from opconsole.queue import QueueRow, SlaState
 
@@ -84,12 +85,16 @@ class QueueTable(ScrollView, can_focus=True):
         self.pages: dict[int, list[QueueRow]] = {}
         self.loading: set[int] = set()
         self.loaded_once = False
+        self.pending_select: str | None = None  # a ticket to move to once the queue shows it
 
     # --- data -------------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Re-read the count and the pages in view; the cursor stays on its ticket if it can."""
-        self._reload(self.current_key, int(self.scroll_y), self.size.height or 1)
+    def reload(self, select: str | None = None) -> None:
+        """Re-read the count and the pages in view; the cursor goes to ticket `select`, else stays on
+        its ticket if it can."""
+        if select:
+            self.pending_select = select
+        self._reload(self.pending_select or self.current_key, int(self.scroll_y), self.size.height or 1)
 
     @work(thread=True, exclusive=True, group="queue-reload")
     def _reload(self, key: str | None, top: int, height: int) -> None:
@@ -98,7 +103,8 @@ class QueueTable(ScrollView, can_focus=True):
         anchor = index if index is not None else min(self.cursor, max(total - 1, 0))
         wanted = {p for p in (top // PAGE_SIZE, (top + height) // PAGE_SIZE, anchor // PAGE_SIZE)}
         pages = {p: self.fetch_page(p * PAGE_SIZE, PAGE_SIZE) for p in wanted if p * PAGE_SIZE < total}
-        self.app.call_from_thread(self._apply, Snapshot(total, pages, index))
+        if not get_current_worker().is_cancelled:  # a newer reload has started: its view wins
+            self.app.call_from_thread(self._apply, Snapshot(total, pages, index))
 
     def _apply(self, snapshot: Snapshot) -> None:
         self.total = snapshot.total
@@ -106,6 +112,7 @@ class QueueTable(ScrollView, can_focus=True):
         self.loading.clear()
         self.virtual_size = Size(self.size.width, self.total)
         target = snapshot.cursor_index if snapshot.cursor_index is not None else self.cursor
+        self.pending_select = None
         self.loaded_once = True
         self.cursor = max(0, min(target, self.total - 1))
         self.refresh()
