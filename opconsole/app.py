@@ -12,10 +12,12 @@ import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Iterable
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
+from textual.screen import Screen
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
@@ -88,6 +90,16 @@ class OpconsoleApp(App[None]):
                     self.post_message(StoreChanged())
         finally:
             store.close()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette (ctrl+p) offers every workbench action that applies to the selected ticket."""
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, WorkbenchScreen):
+            for binding in screen.BINDINGS:
+                action = binding.action.removeprefix("app.")
+                if binding.show and screen.check_action(action, ()):
+                    yield SystemCommand(binding.description, f"{binding.key}  ({binding.id})",
+                                        partial(screen.run_action, binding.action))
 
     def on_store_changed(self, message: StoreChanged) -> None:
         for screen in self.screen_stack:

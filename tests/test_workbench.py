@@ -12,6 +12,7 @@ from textual.widgets import Input, Select
 
 from opconsole.app import OpconsoleApp
 from opconsole.screens.card import CardScreen
+from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm
 from opconsole.services import Desk
 from opconsole.store import Store
@@ -228,6 +229,45 @@ async def test_known_caller_classify_and_resolve_within_25_keystrokes(stocked: D
     assert keys <= 25, f"{keys} keystrokes beyond the typed text"
 
 
+async def test_escalate_asks_for_what_the_group_needs_and_refuses_it_incomplete(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("down", "down")
+        await until(pilot, lambda: app.screen.selected.key == "MSK-000003")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EscalateScreen))
+        form = app.screen
+        asked = [i.id for i in form.query("#required Input").results(Input)]
+        assert asked == ["field-site", "field-callback_phone", "field-asset_tag", "field-device_model",
+                         "field-symptom"]
+        assert form.query_one("#field-callback_phone", Input).value == "+79031112233"  # from the caller's card
+        await pilot.press(*"cleaned rollers, still jams", "ctrl+s")
+        error = form.query_one("#error")
+        await until(pilot, lambda: "missing site" in str(error.render()))
+        assert "asset_tag" in str(error.render()) and fresh(stocked, "MSK-000003")[0].status.value == "in_progress"
+        for name, value in (("site", "Store 12"), ("asset_tag", "PR-0042"), ("device_model", "HP M404"),
+                            ("symptom", "paper jam at the fuser")):
+            form.query_one(f"#field-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: fresh(stocked, "MSK-000003")[0].status.value == "escalated")
+        ticket = fresh(stocked, "MSK-000003")[0]
+        assert ticket.group_id == "field_service" and ticket.fields["asset_tag"] == "PR-0042"
+        assert stocked.history("MSK-000003")[-1].note == "cleaned rollers, still jams"
+
+
+async def test_assign_to_a_group(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ActionForm))
+        app.screen.query_one("#field-group", Select).value = "network"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: fresh(stocked, "MSK-000001")[0].group_id == "network")
+        assert fresh(stocked, "MSK-000001")[1][-1] == "ticket.assign"
+
+
 async def test_filter_shows_only_my_tickets(stocked: Desk, clock):
     app = make_app(stocked, clock)
     async with app.run_test(size=(200, 50)) as pilot:
@@ -238,7 +278,7 @@ async def test_filter_shows_only_my_tickets(stocked: Desk, clock):
         table = app.screen.query_one(QueueTable)
         await until(pilot, lambda: table.total == 1)
         assert table.row_at(0).key == "MSK-000003"
-        assert app.screen.query_one("#queue-pane").border_subtitle == "mine"
+        await until(pilot, lambda: app.screen.query_one("#queue-pane").border_subtitle == "mine · 1")
 
 
 async def test_enter_opens_the_card_with_the_history(stocked: Desk, clock):
@@ -264,6 +304,19 @@ async def test_a_ticket_from_another_process_appears_without_a_keypress(stocked:
         await until(pilot, lambda: table.total == 4)
         keys = [table.row_at(i).key for i in range(4) if table.row_at(i)]
         assert "MSK-000004" in keys
+
+
+async def test_the_palette_offers_the_actions_that_apply(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"New", "Take", "Classify", "Escalate", "Filter"} - titles == {"Escalate"}  # MSK-000001 is new
+        assert "Resolve" not in titles
+        await pilot.press("down", "down")
+        await until(pilot, lambda: app.screen.selected.key == "MSK-000003")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Resolve", "Escalate", "Wait"} <= titles and "Take" not in titles
 
 
 def snapshot_app(desk: Desk, clock, directory: Path) -> OpconsoleApp:

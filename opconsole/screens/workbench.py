@@ -20,10 +20,12 @@ from textual.widgets import Footer, Static
 
 from opconsole import queue
 from opconsole.domain import TRANSITIONS, Status
+from opconsole.cards import TicketCard
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.card import CardScreen
 from opconsole.screens.forms import ActionForm, Field, FormSpec
+from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.register import RegisterScreen
 from opconsole.services import Desk
 from opconsole.widgets.queue_table import QueueTable, header_text
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
 PANES = ("queue-pane", "script-pane", "kb-pane")
 # actions that move a ticket's status, by the status machine's own names
-STATUS_ACTIONS = {"take": "take", "wait": "wait", "resolve": "resolve", "reopen": "reopen", "close": "close"}
+STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "close", "escalate"}
+TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card"}
 
 
 class EmptyPane(Static, can_focus=True):
@@ -50,6 +53,8 @@ class WorkbenchScreen(Screen[None]):
         Binding("n", "register", "New", id="ticket.new"),
         Binding("t", "take", "Take", id="ticket.take"),
         Binding("c", "classify", "Classify", id="ticket.classify"),
+        Binding("a", "assign", "Assign", id="ticket.assign"),
+        Binding("e", "escalate", "Escalate", id="ticket.escalate"),
         Binding("m", "note", "Note", id="ticket.note"),
         Binding("w", "wait", "Wait", id="ticket.wait"),
         Binding("r", "resolve", "Resolve", id="ticket.resolve"),
@@ -132,11 +137,13 @@ class WorkbenchScreen(Screen[None]):
         self.query_one(QueueTable).refresh()
 
     def update_queue_title(self) -> None:
-        self.query_one("#queue-pane").border_subtitle = self.filter.describe()
+        total = self.query_one(QueueTable).total
+        self.query_one("#queue-pane").border_subtitle = f"{self.filter.describe()} · {total}"
 
     @on(QueueTable.Highlighted)
     def highlighted(self, event: QueueTable.Highlighted) -> None:
         self.selected = event.row
+        self.update_queue_title()
         self.refresh_bindings()
 
     # --- layout -------------------------------------------------------------------------------
@@ -167,12 +174,10 @@ class WorkbenchScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         row = self.selected
-        if action in ("take", "wait", "resolve", "reopen", "classify", "note", "card"):
-            if row is None:
-                return None
-        if action in STATUS_ACTIONS and row is not None:
-            allowed = STATUS_ACTIONS[action] in TRANSITIONS[Status(row.status)].values()
-            return True if allowed else None
+        if action in TICKET_ACTIONS and row is None:
+            return None
+        if action in STATUS_ACTIONS:
+            return True if action in TRANSITIONS[Status(row.status)].values() else None
         return True
 
     def desk_action(self, run: Callable[[Desk], object], done: str) -> None:
@@ -193,10 +198,7 @@ class WorkbenchScreen(Screen[None]):
             result = save(values)
             return done(result) if callable(done) else done
 
-        def confirmed(message: str | None) -> None:
-            if message:
-                self.app.notify(message, timeout=3)
-        self.app.push_screen(ActionForm(spec, run), confirmed)
+        self.app.push_screen(ActionForm(spec, run), self.confirmed)
 
     def action_take(self) -> None:
         row = self.selected
@@ -239,6 +241,38 @@ class WorkbenchScreen(Screen[None]):
             lambda v: self.console.desk().classify(row.key, category=v["category"], impact=v["impact"],
                                                    urgency=v["urgency"], expected_version=row.version),
             lambda ticket: f"{ticket.key} classified: {ticket.priority}")
+
+    def action_escalate(self) -> None:
+        self.open_with_card(self.selected.key, lambda card: EscalateScreen(card))
+
+    @work(thread=True, group="actions")
+    def open_with_card(self, key: str, screen: Callable[[TicketCard], Screen]) -> None:
+        """Read the ticket fresh, then open a screen on it."""
+        try:
+            card = self.console.load_card(key)
+        except OpconsoleError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.app.push_screen, screen(card), self.confirmed)
+
+    def confirmed(self, message: str | None) -> None:
+        if message:
+            self.app.notify(message, timeout=3)
+
+    def action_assign(self) -> None:
+        self.open_assign(self.selected)
+
+    @work(thread=True, group="actions")
+    def open_assign(self, row: QueueRow) -> None:
+        operators = [(f"{o.login}  {o.name}", o.login) for o in self.console.reader().operators() if o.active]
+        groups = [(g.name, g.id) for g in self.console.config.groups.values()]
+        spec = FormSpec(f"Assign {row.key} to an operator or a group (one of them)", [
+            Field("to", "Operator", operators, required=False), Field("group", "Group", groups, required=False)])
+        self.app.call_from_thread(
+            self.form, spec,
+            lambda v: self.console.desk().assign(row.key, to=v["to"] or None, group=v["group"] or None,
+                                                 expected_version=row.version),
+            lambda ticket: f"{ticket.key}: {ticket.group_id}, {ticket.operator or 'no operator'}")
 
     def action_register(self) -> None:
         def registered(key: str | None) -> None:
