@@ -7,6 +7,7 @@ this console or by any other process on the store.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import tempfile
 import threading
@@ -39,13 +40,14 @@ class OpconsoleApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit")]
 
     def __init__(self, store_path: Path, config: Config, actor: str, clock: Callable[[], datetime] = now_utc,
-                 watch_interval: float = WATCH_INTERVAL):
+                 watch_interval: float = WATCH_INTERVAL, demo_calls: bool = False):
         super().__init__()
         self.store_path = store_path
         self.config = config
         self.actor = actor
         self.clock = clock
         self.watch_interval = watch_interval
+        self.demo_calls = demo_calls
         self.stores = PerThread(store_path)
         self.desks = threading.local()
         self.quit_asked = False
@@ -70,6 +72,8 @@ class OpconsoleApp(App[None]):
         self.push_screen(WorkbenchScreen())
         self.watch_store()
         self.check_store()
+        if self.demo_calls:
+            self.trickle_calls()
         if wal_reset_bug_affected():
             self.notify(f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store up "
                         "regularly with `opconsole backup`", severity="warning", timeout=10)
@@ -100,6 +104,18 @@ class OpconsoleApp(App[None]):
                 if binding.show and screen.check_action(action, ()):
                     yield SystemCommand(binding.description, f"{binding.key}  ({binding.id})",
                                         partial(screen.run_action, binding.action))
+
+    @work(thread=True, exclusive=True, group="demo-calls")
+    def trickle_calls(self) -> None:
+        """The demo's stream of new calls, one every 20-60 s, as if the phones kept ringing."""
+        from opconsole.demo import incoming_call
+
+        worker = get_current_worker()
+        rng = random.Random()
+        while not worker.is_cancelled:
+            threading.Event().wait(rng.uniform(20, 60))
+            if not worker.is_cancelled:
+                incoming_call(self.desk(), rng)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         for screen in self.screen_stack:
@@ -134,4 +150,4 @@ def run_console(session: Any, *, demo: bool = False) -> None:
         from opconsole.demo import fill_demo_day
 
         fill_demo_day(desk)
-    OpconsoleApp(desk.store.path, session.config, session.actor).run()
+    OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=demo).run()

@@ -1357,5 +1357,25 @@ class DemoDay:
         return sum(1 for plan in self.plans if plan.key is not None)
 
 
+def incoming_call(desk: Desk, rng: random.Random) -> str:
+    """One new call for the demo's live trickle: a caller already on file, or now and then a new
+    one, with one of the common requests. Returns the new ticket's key."""
+    scenarios = [s for s in SCENARIOS if s.who != "none" and s.category in desk.config.categories
+                 and any("{" not in subject for subject in s.subjects)]
+    scenario = rng.choice(scenarios)
+    subject = rng.choice([subject for subject in scenario.subjects if "{" not in subject])
+    known = desk.store.some_phones(200)
+    if known and rng.random() < 0.7:
+        phone, name = rng.choice(known), None
+    else:
+        first = rng.choice(FEMALE_NAMES + MALE_NAMES)
+        phone, name = f"+79{rng.randint(0, 99):02d}{rng.randint(0, 9_999_999):07d}", f"{first} {rng.choice(SURNAMES)}"
+    impact, urgency = rng.choice(scenario.levels)
+    channel = rng.choice(("phone", "phone", "phone", "chat", "messenger", "email"))
+    ticket = desk.register(phone=phone, subject=subject, channel=channel, category=scenario.category,
+                           impact=impact, urgency=urgency, contact_name=name)
+    return ticket.key
+
+
 def translit(text: str) -> str:
     return "".join(TRANSLIT.get(ch, ch) for ch in text.lower())

@@ -345,6 +345,9 @@ class Store:
 
     # --- contacts -----------------------------------------------------------------------------
 
+    def some_phones(self, limit: int) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT phone FROM contact_phones LIMIT ?", (limit,))]
+
     def contact_by_phone(self, phone: str) -> Contact | None:
         row = self.conn.execute("SELECT contact_id FROM contact_phones WHERE phone = ?", (phone,)).fetchone()
         return self.contact(row[0]) if row else None

@@ -159,3 +159,19 @@ def test_early_morning_shows_the_previous_working_day(desk: Desk):
     assert created[0].date().isoformat() == "2026-11-20"
     assert created[0].hour >= 8
     assert created[-1] <= desk.clock()
+
+
+def test_incoming_calls_trickle_in_from_known_and_new_callers(desk, clock):
+    import random
+
+    from opconsole.demo import incoming_call
+
+    fill_demo_day(desk, now=clock.now)
+    before = desk.store.count_tickets()
+    rng = random.Random(3)
+    keys = [incoming_call(desk, rng) for _ in range(20)]
+    assert desk.store.count_tickets() == before + 20 and len(set(keys)) == 20
+    created = [desk.ticket(key) for key in keys]
+    assert all(t.status.value == "new" and t.category and t.contact_id for t in created)
+    callers = {t.contact_id for t in created}
+    assert 1 < len(callers) <= 20
