@@ -158,7 +158,7 @@ async def test_a_conflict_is_shown_in_the_form_and_the_input_is_kept(stocked: De
         stocked.classify("MSK-000003", urgency="high")  # another operator, meanwhile
         await pilot.press("enter")
         form = app.screen
-        await until(pilot, lambda: "changed by op1" in str(form.query_one("#form-error").render()))
+        await until(pilot, lambda: "changed by op1" in str(form.query_one("#error").render()))
         assert isinstance(app.screen, ActionForm)
         assert form.query_one("#field-reason", Input).value == "send a photo of the error"
         assert fresh(stocked, "MSK-000003")[0].status.value == "in_progress"

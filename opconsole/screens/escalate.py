@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from opconsole.cards import TicketCard
-from opconsole.errors import OpconsoleError
+from opconsole.screens.forms import SavingScreen
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
@@ -29,7 +28,7 @@ def known_values(card: TicketCard) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-class EscalateScreen(ModalScreen[str | None]):
+class EscalateScreen(SavingScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="escalate.cancel"),
                 Binding("ctrl+s", "save", "Escalate", id="escalate.save")]
     DEFAULT_CSS = """
@@ -110,17 +109,13 @@ class EscalateScreen(ModalScreen[str | None]):
             self.query_one("#error", Static).update("choose the group to escalate to")
             return
         fields = {i.id.removeprefix("field-"): i.value for i in self.query("#required Input").results(Input)}
-        self.save(str(group), self.query_one("#reason", Input).value, fields)
-
-    @work(thread=True, exclusive=True, group="escalate-save")
-    def save(self, group: str, reason: str, fields: dict[str, str]) -> None:
+        reason = self.query_one("#reason", Input).value
         ticket = self.card.ticket
-        try:
-            self.console.desk().escalate(ticket.key, group, reason, fields, expected_version=ticket.version)
-        except OpconsoleError as exc:
-            self.app.call_from_thread(self.query_one("#error", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.dismiss, f"{ticket.key} escalated to {group}")
+
+        def escalate() -> str:
+            self.console.desk().escalate(ticket.key, str(group), reason, fields, expected_version=ticket.version)
+            return f"{ticket.key} escalated to {group}"
+        self.run_saving(escalate)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

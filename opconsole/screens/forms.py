@@ -16,6 +16,20 @@ from textual.widgets import Input, Label, Select, Static
 from opconsole.errors import OpconsoleError
 
 
+class SavingScreen(ModalScreen[str | None]):
+    """A modal form that saves through the desk in a worker: it closes with the confirmation on
+    success, and on a refusal shows the reason in its #error line and keeps everything typed."""
+
+    @work(thread=True, exclusive=True, group="form-save")
+    def run_saving(self, save: Callable[[], str]) -> None:
+        try:
+            done = save()
+        except OpconsoleError as exc:
+            self.app.call_from_thread(self.query_one("#error", Static).update, str(exc))
+            return
+        self.app.call_from_thread(self.dismiss, done)
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -32,7 +46,7 @@ class FormSpec:
     submit_label: str = "enter (in a text field) or ctrl+s saves · esc cancels"
 
 
-class ActionForm(ModalScreen[str | None]):
+class ActionForm(SavingScreen):
     """Asks for the fields of one action, runs `save(values)` in a worker, dismisses with its
     confirmation; on a refusal shows the reason and keeps every value."""
 
@@ -62,7 +76,7 @@ class ActionForm(ModalScreen[str | None]):
                                  value=f.value or Select.NULL)
                 else:
                     yield Input(value=f.value, id=f"field-{f.name}")
-            yield Static("", classes="form-error", id="form-error")
+            yield Static("", classes="form-error", id="error")
             yield Static(self.spec.submit_label, classes="form-hint")
 
     @property
@@ -85,18 +99,9 @@ class ActionForm(ModalScreen[str | None]):
         values = self.values()
         missing = [f.label for f in self.spec.fields if f.required and not values[f.name]]
         if missing:
-            self.query_one("#form-error", Static).update("fill in: " + ", ".join(missing))
+            self.query_one("#error", Static).update("fill in: " + ", ".join(missing))
             return
-        self.run_save(values)
-
-    @work(thread=True, exclusive=True, group="form-save")
-    def run_save(self, values: dict[str, str]) -> None:
-        try:
-            done = self.save(values)
-        except OpconsoleError as exc:
-            self.app.call_from_thread(self.query_one("#form-error", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.dismiss, done)
+        self.run_saving(lambda: self.save(values))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -14,11 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from opconsole import domain
 from opconsole.errors import OpconsoleError
+from opconsole.screens.forms import SavingScreen
 from opconsole.services import ContactCard
 from opconsole.widgets.category_picker import CategoryPicker
 
@@ -29,7 +29,7 @@ LEVELS = [("low", "low"), ("medium", "medium"), ("high", "high")]
 CHANNELS = [(c.value, c.value) for c in domain.Channel]
 
 
-class RegisterScreen(ModalScreen[str | None]):
+class RegisterScreen(SavingScreen):
     """Dismisses with the new ticket's key (or the key the call was added to), None if cancelled."""
 
     BINDINGS = [
@@ -167,34 +167,22 @@ class RegisterScreen(ModalScreen[str | None]):
         values["category"] = self.query_one(CategoryPicker).value
         for name in ("impact", "urgency", "channel"):
             values[name] = self.query_one(f"#{name}", Select).value
-        self.save(values)
-
-    @work(thread=True, exclusive=True, group="register-save")
-    def save(self, v: dict) -> None:
-        try:
-            ticket = self.console.desk().register(
-                phone=v["phone"], subject=v["subject"], description=v["description"], channel=v["channel"],
-                category=v["category"], impact=v["impact"], urgency=v["urgency"], contact_name=v["name"],
-                site=v["site"])
-        except OpconsoleError as exc:
-            self.app.call_from_thread(self.query_one("#error", Static).update, str(exc))
-            return
-        self.app.call_from_thread(self.dismiss, ticket.key)
+        self.run_saving(lambda: self.console.desk().register(
+            phone=values["phone"], subject=values["subject"], description=values["description"],
+            channel=values["channel"], category=values["category"], impact=values["impact"],
+            urgency=values["urgency"], contact_name=values["name"], site=values["site"]).key)
 
     def action_add_to_open(self) -> None:
-        if self.card and self.card.open:
-            self.add_to_open(self.card.open[0].key, self.query_one("#phone", Input).value,
-                             self.query_one("#subject", Input).value.strip())
-
-    @work(thread=True, exclusive=True, group="register-save")
-    def add_to_open(self, key: str, phone: str, subject: str) -> None:
-        note = f"Repeated call from {phone}" + (f": {subject}" if subject else "")
-        try:
-            self.console.desk().note(key, note)
-        except OpconsoleError as exc:
-            self.app.call_from_thread(self.query_one("#error", Static).update, str(exc))
+        if not (self.card and self.card.open):
             return
-        self.app.call_from_thread(self.dismiss, key)
+        key = self.card.open[0].key
+        subject = self.query_one("#subject", Input).value.strip()
+        note = f"Repeated call from {self.query_one('#phone', Input).value}" + (f": {subject}" if subject else "")
+
+        def add_note() -> str:
+            self.console.desk().note(key, note)
+            return key
+        self.run_saving(add_note)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

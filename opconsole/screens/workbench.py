@@ -19,13 +19,13 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from opconsole import queue
-from opconsole.domain import TRANSITIONS, Status
 from opconsole.cards import TicketCard
+from opconsole.domain import TRANSITIONS, Status
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.card import CardScreen
-from opconsole.screens.forms import ActionForm, Field, FormSpec
 from opconsole.screens.escalate import EscalateScreen
+from opconsole.screens.forms import ActionForm, Field, FormSpec
 from opconsole.screens.register import RegisterScreen
 from opconsole.services import Desk
 from opconsole.widgets.queue_table import QueueTable, header_text
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
 PANES = ("queue-pane", "script-pane", "kb-pane")
 # actions that move a ticket's status, by the status machine's own names
-STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "close", "escalate"}
+STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "escalate"}
 TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card"}
 
 
@@ -76,6 +76,7 @@ class WorkbenchScreen(Screen[None]):
         super().__init__()
         self.filter = QueueFilter()
         self.selected: QueueRow | None = None
+        self.counts: queue.Counts | None = None
 
     @property
     def console(self) -> OpconsoleApp:
@@ -121,13 +122,12 @@ class WorkbenchScreen(Screen[None]):
         self.app.call_from_thread(self.show_status, counts)
 
     def show_status(self, counts: queue.Counts | None = None) -> None:
-        if counts is not None:
-            self.counts = counts
-        counts = getattr(self, "counts", None)
+        self.counts = counts or self.counts
         now: datetime = self.console.clock()
         parts = [f"operator {self.console.actor}", f"store {self.console.store_path} (local)"]
-        if counts:
-            parts.append(f"new {counts.new} · mine {counts.mine} · breaching {counts.breaching}")
+        if self.counts:
+            c = self.counts
+            parts.append(f"new {c.new} · mine {c.mine} · breaching {c.breaching}")
         parts.append(now.astimezone().strftime("%H:%M:%S"))
         self.query_one(StatusBar).update("  │  ".join(parts))
 
@@ -180,11 +180,8 @@ class WorkbenchScreen(Screen[None]):
             return True if action in TRANSITIONS[Status(row.status)].values() else None
         return True
 
-    def desk_action(self, run: Callable[[Desk], object], done: str) -> None:
-        self._desk_action(run, done)
-
     @work(thread=True, group="actions")
-    def _desk_action(self, run: Callable[[Desk], object], done: str) -> None:
+    def desk_action(self, run: Callable[[Desk], object], done: str) -> None:
         try:
             run(self.console.desk())
         except OpconsoleError as exc:
@@ -192,7 +189,8 @@ class WorkbenchScreen(Screen[None]):
             return
         self.app.call_from_thread(self.app.notify, done, timeout=3)
 
-    def form(self, spec: FormSpec, save: Callable[[dict[str, str]], object], done: str | Callable[[object], str]) -> None:
+    def form(self, spec: FormSpec, save: Callable[[dict[str, str]], object],
+             done: str | Callable[[object], str]) -> None:
         """Ask for `spec`, then `save(values)` in a worker; the form stays open until it succeeds."""
         def run(values: dict[str, str]) -> str:
             result = save(values)
