@@ -68,8 +68,10 @@ class OpconsoleApp(App[None]):
     def load_card(self, key: str) -> TicketCard:
         return load_card(self.reader(), key)
 
+    def get_default_screen(self) -> Screen:
+        return WorkbenchScreen()  # the first frame written is already the workbench
+
     def on_mount(self) -> None:
-        self.push_screen(WorkbenchScreen())
         self.watch_store()
         self.check_store()
         if self.demo_calls:

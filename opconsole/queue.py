@@ -145,7 +145,7 @@ def counts(store: Store, actor: str, now: datetime) -> Counts:
     """The status bar's live counts: new tickets, my open tickets, open tickets breaching soon."""
     one = lambda sql, *p: store.conn.execute(sql, p).fetchone()[0]  # noqa: E731
     return Counts(
-        new=one(f"SELECT count(*) FROM tickets INDEXED BY tickets_queue WHERE {OPEN_STATUS_SQL} AND status = 'new'"),
+        new=one("SELECT count(*) FROM tickets INDEXED BY tickets_status WHERE status = 'new'"),
         mine=one(f"SELECT count(*) FROM tickets INDEXED BY tickets_queue_operator "
                  f"WHERE {OPEN_STATUS_SQL} AND operator = ?", actor),
         breaching=one(f"SELECT count(*) FROM tickets INDEXED BY tickets_queue "

@@ -49,8 +49,10 @@ def fresh(desk: Desk, key: str):
 
 
 def loaded(app: OpconsoleApp) -> Callable[[], bool]:
-    table = app.screen.query_one(QueueTable)
-    return lambda: table.loaded_once and table.current_row is not None
+    def check() -> bool:
+        tables = app.screen.query(QueueTable)
+        return bool(tables) and tables.first().loaded_once and tables.first().current_row is not None
+    return check
 
 
 async def test_three_panes_show_side_by_side_at_200x50(stocked: Desk, clock):
@@ -312,7 +314,7 @@ async def test_a_ticket_from_another_process_appears_without_a_keypress(stocked:
 async def test_the_palette_offers_the_actions_that_apply(stocked: Desk, clock):
     app = make_app(stocked, clock)
     async with app.run_test(size=(200, 50)) as pilot:
-        await until(pilot, loaded(app))
+        await until(pilot, lambda: app.screen.selected is not None)
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"New", "Take", "Classify", "Escalate", "Filter"} - titles == {"Escalate"}  # MSK-000001 is new
         assert "Resolve" not in titles

@@ -142,9 +142,11 @@ class WorkbenchScreen(Screen[None]):
 
     @on(QueueTable.Highlighted)
     def highlighted(self, event: QueueTable.Highlighted) -> None:
+        before = self.selected.status if self.selected else None
         self.selected = event.row
         self.update_queue_title()
-        self.refresh_bindings()
+        if (event.row.status if event.row else None) != before:
+            self.refresh_bindings()  # the footer recomposes: only when the enabled actions change
 
     # --- layout -------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 12  # cached pages; the rest are dropped, farthest from the cursor first
 
 STATUS_SHORT = {"new": "new", "in_progress": "in work", "waiting_on_caller": "waiting", "escalated": "escalated"}
-COLUMNS = (("KEY", 11), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10), ("OPERATOR", 13))
+COLUMNS = (("KEY", 13), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10), ("OPERATOR", 13))
 
 
 def header_text(width: int) -> str:
