@@ -15,8 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opconsole import queue
 from opconsole.cards import TicketCard
@@ -28,12 +29,14 @@ from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm, Field, FormSpec
 from opconsole.screens.register import RegisterScreen
 from opconsole.services import Desk
+from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
 
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
+FOOTER_SETTLE = 0.15  # seconds the cursor rests before the footer shows the actions that apply
 PANES = ("queue-pane", "script-pane", "kb-pane")
 # actions that move a ticket's status, by the status machine's own names
 STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "escalate"}
@@ -77,6 +80,7 @@ class WorkbenchScreen(Screen[None]):
         self.filter = QueueFilter()
         self.selected: QueueRow | None = None
         self.counts: queue.Counts | None = None
+        self.footer_timer: Timer | None = None
 
     @property
     def console(self) -> OpconsoleApp:
@@ -146,7 +150,10 @@ class WorkbenchScreen(Screen[None]):
         self.selected = event.row
         self.update_queue_title()
         if (event.row.status if event.row else None) != before:
-            self.refresh_bindings()  # the footer recomposes: only when the enabled actions change
+            # The footer recomposes on this (~10 ms): once the cursor rests, not on every row it passes.
+            if self.footer_timer is not None:
+                self.footer_timer.stop()
+            self.footer_timer = self.set_timer(FOOTER_SETTLE, self.refresh_bindings)
 
     # --- layout -------------------------------------------------------------------------------
 
