@@ -7,6 +7,7 @@ this console or by any other process on the store.
 
 from __future__ import annotations
 
+import gc
 import random
 import sqlite3
 import tempfile
@@ -72,6 +73,9 @@ class OpconsoleApp(App[None]):
         return WorkbenchScreen()  # the first frame written is already the workbench
 
     def on_mount(self) -> None:
+        # Start-up objects live as long as the console: keep them out of every later full garbage
+        # collection, which otherwise walks them all and stalls key presses by tens of ms.
+        self.call_after_refresh(gc.freeze)
         self.watch_store()
         self.check_store()
         if self.demo_calls:

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-import phonenumbers
-
 from opconsole.config import LEVELS, Config
 from opconsole.errors import EscalationIncomplete, IllegalTransition, InvalidInput
 
@@ -191,6 +189,8 @@ class Operator:
 
 def normalise_phone(raw: str, region: str) -> str:
     """E.164 form of a phone number; numbers without a +country code are read in `region`."""
+    import phonenumbers  # imported here: ~10 ms that the console's start-up need not pay
+
     text = raw.strip()
     try:
         number = phonenumbers.parse(text, region)

@@ -101,7 +101,8 @@ class QueueTable(ScrollView, can_focus=True):
         total = self.count()
         index = self.locate(key) if key else None
         anchor = index if index is not None else min(self.cursor, max(total - 1, 0))
-        wanted = {p for p in (top // PAGE_SIZE, (top + height) // PAGE_SIZE, anchor // PAGE_SIZE)}
+        last = max(total - 1, 0)  # the end is one key away: keep its page warm
+        wanted = {p // PAGE_SIZE for p in (top, top + height, anchor, last)}
         pages = {p: self.fetch_page(p * PAGE_SIZE, PAGE_SIZE) for p in wanted if p * PAGE_SIZE < total}
         if not get_current_worker().is_cancelled:  # a newer reload has started: its view wins
             self.app.call_from_thread(self._apply, Snapshot(total, pages, index))
