@@ -24,10 +24,7 @@ from opconsole.cards import TicketCard
 from opconsole.domain import TRANSITIONS, Status
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
-from opconsole.screens.card import CardScreen
-from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm, Field, FormSpec
-from opconsole.screens.register import RegisterScreen
 from opconsole.services import Desk
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
@@ -89,7 +86,8 @@ class WorkbenchScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         app = self.console
         with Horizontal(id="panes"):
-            with Vertical(id="queue-pane", classes="pane active"):
+            with Vertical(id="queue-pane", classes="pane active") as pane:
+                pane.border_title = "1 Queue"
                 yield Static(header_text(400), id="queue-header")
                 yield QueueTable(
                     fetch_page=lambda offset, limit: queue.page(app.reader(), self.filter, app.actor, app.clock(),
@@ -97,18 +95,18 @@ class WorkbenchScreen(Screen[None]):
                     locate=lambda key: queue.position_of(app.reader(), self.filter, app.actor, app.clock(), key),
                     count=lambda: queue.count(app.reader(), self.filter, app.actor, app.clock()),
                     clock=app.clock, id="queue")
-            with Vertical(id="script-pane", classes="pane"):
+            with Vertical(id="script-pane", classes="pane") as pane:
+                pane.border_title = "2 Script"
                 yield EmptyPane("No call script yet.\n\nGuided call scripts for the selected ticket will run here: "
                                 "questions to ask, fields to collect, the outcome to reach.", id="script")
-            with Vertical(id="kb-pane", classes="pane"):
+            with Vertical(id="kb-pane", classes="pane") as pane:
+                pane.border_title = "3 Knowledge base"
                 yield EmptyPane("No knowledge base yet.\n\nArticles matching the selected ticket, and a search "
                                 "as you type, will appear here.", id="kb")
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        for pane_id, title in zip(PANES, ("1 Queue", "2 Script", "3 Knowledge base")):
-            self.query_one(f"#{pane_id}").border_title = title
         self.update_queue_title()
         self.query_one(QueueTable).focus()
         self.refresh_data()
@@ -250,6 +248,8 @@ class WorkbenchScreen(Screen[None]):
             lambda ticket: f"{ticket.key} classified: {ticket.priority}")
 
     def action_escalate(self) -> None:
+        from opconsole.screens.escalate import EscalateScreen
+
         self.open_with_card(self.selected.key, lambda card: EscalateScreen(card))
 
     @work(thread=True, group="actions")
@@ -282,6 +282,8 @@ class WorkbenchScreen(Screen[None]):
             lambda ticket: f"{ticket.key}: {ticket.group_id}, {ticket.operator or 'no operator'}")
 
     def action_register(self) -> None:
+        from opconsole.screens.register import RegisterScreen
+
         def registered(key: str | None) -> None:
             if key:
                 self.app.notify(f"{key} saved", timeout=3)
@@ -311,5 +313,7 @@ class WorkbenchScreen(Screen[None]):
         self.query_one(QueueTable).reload()
 
     def action_card(self) -> None:
+        from opconsole.screens.card import CardScreen
+
         if self.selected is not None:
             self.app.push_screen(CardScreen(self.selected.key, self.console.load_card))

@@ -164,8 +164,11 @@ class QueueTable(ScrollView, can_focus=True):
         elif new >= self.scroll_y + height:
             self.scroll_to(y=new - height + 1, animate=False, immediate=True)
         row = self.row_at(new)
-        if row is None and self.total:
-            self._request(new // PAGE_SIZE)
+        if self.total:
+            # the page under the cursor, and those a page up or down will need: ready before the key
+            for index in (new, new + height, new - height):
+                if 0 <= index < self.total:
+                    self._request(index // PAGE_SIZE)
         self.post_message(self.Highlighted(row))
 
     def action_cursor(self, delta: int) -> None:
