@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 from opconsole.queue import QueueRow, SlaState
 
 PAGE_SIZE = 100
-MAX_PAGES = 12  # cached pages; the rest are dropped, farthest from the cursor first
+MAX_PAGES = 12  # cached pages; the rest are dropped, farthest from the cursor first (never the ends)
 
 STATUS_SHORT = {"new": "new", "in_progress": "in work", "waiting_on_caller": "waiting", "escalated": "escalated"}
 COLUMNS = (("KEY", 13), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10), ("OPERATOR", 13))
@@ -84,6 +84,8 @@ class QueueTable(ScrollView, can_focus=True):
         self.total = 0
         self.pages: dict[int, list[QueueRow]] = {}
         self.loading: set[int] = set()
+        self.wanted: set[int] = set()  # pages asked for in this pass, loaded together
+        self.generation = 0  # counts reloads, so pages read before one are dropped
         self.loaded_once = False
         self.pending_select: str | None = None  # a ticket to move to once the queue shows it
 
@@ -111,6 +113,8 @@ class QueueTable(ScrollView, can_focus=True):
         self.total = snapshot.total
         self.pages = dict(snapshot.pages)
         self.loading.clear()
+        self.wanted.clear()
+        self.generation += 1
         self.virtual_size = Size(self.size.width, self.total)
         target = snapshot.cursor_index if snapshot.cursor_index is not None else self.cursor
         self.pending_select = None
@@ -119,23 +123,35 @@ class QueueTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _request(self, page: int) -> None:
+        """Ask for a page; the pages asked for in one pass load together, so they show in one frame."""
         if page not in self.pages and page not in self.loading and page * PAGE_SIZE < self.total:
             self.loading.add(page)
-            self._load_page(page)
+            if not self.wanted:
+                self.call_later(self._load_wanted)
+            self.wanted.add(page)
+
+    def _load_wanted(self) -> None:
+        pages, self.wanted = sorted(self.wanted), set()
+        if pages:
+            self._load_pages(pages, self.generation)
 
     @work(thread=True, group="queue-pages")
-    def _load_page(self, page: int) -> None:
-        rows = self.fetch_page(page * PAGE_SIZE, PAGE_SIZE)
-        self.app.call_from_thread(self._page_loaded, page, rows)
+    def _load_pages(self, pages: list[int], generation: int) -> None:
+        loaded = {page: self.fetch_page(page * PAGE_SIZE, PAGE_SIZE) for page in pages}
+        self.app.call_from_thread(self._pages_loaded, loaded, generation)
 
-    def _page_loaded(self, page: int, rows: list[QueueRow]) -> None:
-        self.loading.discard(page)
-        self.pages[page] = rows
+    def _pages_loaded(self, loaded: dict[int, list[QueueRow]], generation: int) -> None:
+        if generation != self.generation:
+            return  # read before the last reload: the queue has changed since
+        current = self.cursor // PAGE_SIZE
+        for page, rows in loaded.items():
+            self.loading.discard(page)
+            self.pages[page] = rows
+            self.refresh_lines(page * PAGE_SIZE, PAGE_SIZE)
+        pinned = set(loaded) | {0, (self.total - 1) // PAGE_SIZE}  # the ends are one key away
         while len(self.pages) > MAX_PAGES:
-            current = self.cursor // PAGE_SIZE
-            del self.pages[max((p for p in self.pages if p != page), key=lambda p: abs(p - current))]
-        self.refresh_lines(page * PAGE_SIZE, PAGE_SIZE)
-        if self.cursor // PAGE_SIZE == page:
+            del self.pages[max((p for p in self.pages if p not in pinned), key=lambda p: abs(p - current))]
+        if current in loaded:
             self.post_message(self.Highlighted(self.row_at(self.cursor)))
 
     def row_at(self, index: int) -> QueueRow | None:
