@@ -23,19 +23,13 @@ from opconsole.domain import format_key, parse_key, valid_prefix
 from opconsole.errors import EscalationIncomplete, IllegalTransition
 from opconsole.services import Desk
 from opconsole.store import Store
+from test_domain import ACTIONS, ALLOWED
 
 START = datetime(2026, 11, 23, 6, 30, tzinfo=timezone.utc)  # Monday 09:30 MSK
 
-# The model: status -> {action: next status}, written independently of domain.TRANSITIONS.
-MODEL = {
-    "new": {"take": "in_progress"},
-    "in_progress": {"wait": "waiting_on_caller", "escalate": "escalated", "resolve": "resolved"},
-    "waiting_on_caller": {"take": "in_progress"},
-    "escalated": {"take": "in_progress", "resolve": "resolved"},
-    "resolved": {"close": "closed", "reopen": "in_progress"},
-    "closed": {},
-}
-ACTIONS = ["take", "wait", "escalate", "resolve", "close", "reopen"]
+# The model (status -> {action: next status}) is test_domain's table, written independently of
+# domain.TRANSITIONS.
+MODEL = ALLOWED
 LEVELS = ["low", "medium", "high"]
 
 
