@@ -30,7 +30,7 @@ from typing import Any
 
 from _common import ROOT, Progress, data_dir
 from opconsole import domain
-from opconsole.domain import Channel, Contact, Operator, Role, Status, format_key, to_iso
+from opconsole.domain import Channel, Contact, Operator, Role, format_key, to_iso
 from opconsole.exchange import FORMAT, dumps
 from opconsole.store import TICKET_FIELDS, ticket_to_row
 

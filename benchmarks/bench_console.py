@@ -1060,7 +1060,7 @@ def report_changes(result: dict) -> list[dict]:
 def report_memory(result: dict) -> list[dict]:
     import _common
 
-    print(f"\n4. memory (RSS) of the console process")
+    print("\n4. memory (RSS) of the console process")
     paged = result["mem_paged"]["VmRSS"]
     shown = result["mem_shown"]["VmRSS"]
     print(f"  with the queue shown (start-up quick_check done): {shown:.0f} MB")
@@ -1165,8 +1165,8 @@ def main() -> None:
                 import tempfile
 
                 path = tempfile.mktemp(prefix="bench-console-keys-", suffix=".prof")
-                print(f"\n  cProfile of the UI thread over 60 x down and 30 x pagedown (a second console run; "
-                      f"not counted) ...", flush=True)
+                print("\n  cProfile of the UI thread over 60 x down and 30 x pagedown (a second console run; "
+                      "not counted) ...", flush=True)
                 interactive(copy, size, {"downs": 60, "pagedowns": 30, "ends": 0, "changes": 0, "seed": args.seed},
                             BENCH_CONSOLE_PROFILE=path)
                 profile_entries(path, KEY_PROFILE, 12)

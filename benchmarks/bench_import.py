@@ -161,7 +161,7 @@ def diagnose(config, n_tickets: int) -> None:
     profiler.disable()
     store.close()
     remove_store(db)
-    print(f"  cProfile of the same import, top 15 by own time:")
+    print("  cProfile of the same import, top 15 by own time:")
     stats = pstats.Stats(profiler)
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:15]
     total_tt = sum(v[2] for v in stats.stats.values())
