@@ -12,6 +12,7 @@ import random
 import sqlite3
 import tempfile
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from functools import partial
@@ -93,7 +94,7 @@ class OpconsoleApp(App[None]):
         try:
             seen = store.data_version()
             while not worker.is_cancelled:
-                threading.Event().wait(self.watch_interval)
+                time.sleep(self.watch_interval)
                 current = store.data_version()
                 if current != seen:
                     seen = current
@@ -119,7 +120,7 @@ class OpconsoleApp(App[None]):
         worker = get_current_worker()
         rng = random.Random()
         while not worker.is_cancelled:
-            threading.Event().wait(rng.uniform(20, 60))
+            time.sleep(rng.uniform(20, 60))
             if not worker.is_cancelled:
                 incoming_call(self.desk(), rng)
 
