@@ -34,6 +34,7 @@ from opconsole.services import Desk
 from opconsole.store import PerThread, Store, wal_reset_bug_affected
 
 WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' changes show within 1 s
+DEMO_CALLS = (20.0, 60.0)  # seconds between the demo's new calls
 
 
 class OpconsoleApp(App[None]):
@@ -42,14 +43,14 @@ class OpconsoleApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit")]
 
     def __init__(self, store_path: Path, config: Config, actor: str, clock: Callable[[], datetime] = now_utc,
-                 watch_interval: float = WATCH_INTERVAL, demo_calls: bool = False):
+                 watch_interval: float = WATCH_INTERVAL, demo_calls: tuple[float, float] | None = None):
         super().__init__()
         self.store_path = store_path
         self.config = config
         self.actor = actor
         self.clock = clock
         self.watch_interval = watch_interval
-        self.demo_calls = demo_calls
+        self.demo_calls = demo_calls  # for the demo: seconds between new calls, (shortest, longest)
         self.stores = PerThread(store_path)
         self.desks = threading.local()
         self.quit_asked = False
@@ -114,15 +115,12 @@ class OpconsoleApp(App[None]):
 
     @work(thread=True, exclusive=True, group="demo-calls")
     def trickle_calls(self) -> None:
-        """The demo's stream of new calls, one every 20-60 s, as if the phones kept ringing."""
+        """The demo's stream of new calls, as if the phones kept ringing."""
         from opconsole.demo import incoming_call
 
-        worker = get_current_worker()
         rng = random.Random()
-        while not worker.is_cancelled:
-            time.sleep(rng.uniform(20, 60))
-            if not worker.is_cancelled:
-                incoming_call(self.desk(), rng)
+        while sleep_unless_cancelled(rng.uniform(*self.demo_calls)):
+            incoming_call(self.desk(), rng)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         for screen in self.screen_stack:
@@ -149,6 +147,16 @@ class OpconsoleApp(App[None]):
         self.exit()
 
 
+def sleep_unless_cancelled(seconds: float) -> bool:
+    """Sleep in short steps, so quitting never waits for a sleeping worker thread; False if the
+    worker was cancelled meanwhile."""
+    worker = get_current_worker()
+    deadline = time.monotonic() + seconds
+    while not worker.is_cancelled and time.monotonic() < deadline:
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+    return not worker.is_cancelled
+
+
 def run_console(session: Any, *, demo: bool = False) -> None:
     if demo and session.db is None:
         session.db = str(Path(tempfile.mkdtemp(prefix="opconsole-demo-")) / "demo.db")
@@ -157,4 +165,4 @@ def run_console(session: Any, *, demo: bool = False) -> None:
         from opconsole.demo import fill_demo_day
 
         fill_demo_day(desk)
-    OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=demo).run()
+    OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=DEMO_CALLS if demo else None).run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -322,6 +323,18 @@ async def test_the_palette_offers_the_actions_that_apply(stocked: Desk, clock):
         await until(pilot, lambda: app.screen.selected.key == "MSK-000003")
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Resolve", "Escalate", "Wait"} <= titles and "Take" not in titles
+
+
+async def test_the_demo_keeps_calls_coming_and_quits_at_once(stocked: Desk, clock):
+    app = OpconsoleApp(stocked.store.path, stocked.config, stocked.actor, clock, watch_interval=0.05,
+                       demo_calls=(0.05, 0.1))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, lambda: stocked.store.count_tickets() >= 5)
+        await until(pilot, lambda: app.screen.query_one(QueueTable).total >= 5)
+        app.demo_calls = (20.0, 20.0)  # the next call is far off: quitting must not wait for it
+        await pilot.pause(0.2)
+        started = time.monotonic()
+    assert time.monotonic() - started < 5, "quitting waited for the demo's sleeping worker"
 
 
 def snapshot_app(desk: Desk, clock, directory: Path) -> OpconsoleApp:
