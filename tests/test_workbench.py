@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from textual import work
+from textual.app import App
 from textual.widgets import Input, Select
 
-from opconsole.app import OpconsoleApp
+from opconsole.app import OpconsoleApp, sleep_unless_cancelled
 from opconsole.screens.card import CardScreen
 from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm
@@ -325,16 +327,30 @@ async def test_the_palette_offers_the_actions_that_apply(stocked: Desk, clock):
         assert {"Resolve", "Escalate", "Wait"} <= titles and "Take" not in titles
 
 
-async def test_the_demo_keeps_calls_coming_and_quits_at_once(stocked: Desk, clock):
+async def test_the_demo_keeps_calls_coming(stocked: Desk, clock):
     app = OpconsoleApp(stocked.store.path, stocked.config, stocked.actor, clock, watch_interval=0.05,
                        demo_calls=(0.05, 0.1))
     async with app.run_test(size=(200, 50)) as pilot:
         await until(pilot, lambda: stocked.store.count_tickets() >= 5)
         await until(pilot, lambda: app.screen.query_one(QueueTable).total >= 5)
-        app.demo_calls = (20.0, 20.0)  # the next call is far off: quitting must not wait for it
+
+
+async def test_a_sleeping_worker_wakes_when_the_console_quits():
+    """The demo's worker sleeps up to a minute between calls; quitting must not wait for it."""
+    returned = threading.Event()
+
+    class Sleeper(App[None]):
+        @work(thread=True)
+        def nap(self) -> None:
+            sleep_unless_cancelled(30)
+            returned.set()
+
+        def on_mount(self) -> None:
+            self.nap()
+
+    async with Sleeper().run_test() as pilot:
         await pilot.pause(0.2)
-        started = time.monotonic()
-    assert time.monotonic() - started < 5, "quitting waited for the demo's sleeping worker"
+    assert returned.wait(timeout=5), "the worker slept on after the app quit"
 
 
 def snapshot_app(desk: Desk, clock, directory: Path) -> OpconsoleApp:
