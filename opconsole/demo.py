@@ -30,6 +30,8 @@ MAIL_DOMAIN = "torgset.example"
 HOURLY = {8: 0.6, 9: 1.6, 10: 2.0, 11: 1.5, 12: 1.0, 13: 0.8, 14: 1.6, 15: 1.7, 16: 1.2,
           17: 0.9, 18: 0.5, 19: 0.35, 20: 0.2}
 FULL_DAY = sum(HOURLY.values())
+DAY_TICKETS = (200, 300)  # a desk for a chain of a couple of hundred stores: tickets in a whole day
+CALLERS = (80, 120)  # distinct callers in a day; the rest call more than once
 LIVE_CHANNELS = ("phone", "chat", "messenger", "walk-in")  # someone is on the line right now
 
 CHANNEL_MIX = {
@@ -880,8 +882,9 @@ class DemoDay:
         if not minutes:  # `now` is within a minute of 08:00: squeeze the day into what there is
             minutes, weights = [self.start], [1.0]
         covered = sum(weights) / 60
-        count = 60 + round(28 * min(1.0, covered / FULL_DAY)) + rng.randint(-2, 2)
-        count = max(60, min(90, count))
+        low, high = DAY_TICKETS
+        count = low + round((high - low - 10) * min(1.0, covered / FULL_DAY)) + rng.randint(-5, 5)
+        count = max(low, min(high, count))
         arrivals = sorted(
             min(self.now, moment + timedelta(seconds=rng.randint(0, 59), milliseconds=rng.randint(0, 999)))
             for moment in rng.choices(minutes, weights=weights, k=count)
@@ -918,7 +921,7 @@ class DemoDay:
 
     def new_phone(self) -> str:
         while True:
-            phone = f"+79{self.rng.randint(0, 99):02d}{self.rng.randint(0, 9_999_999):07d}"
+            phone = random_mobile(self.rng)
             if phone not in self.phones:
                 self.phones.add(phone)
                 return phone
@@ -930,7 +933,7 @@ class DemoDay:
             if plan.kind in demand:
                 demand[plan.kind] += 1
         total = sum(demand.values())
-        wanted = min(total, rng.randint(30, 40))
+        wanted = min(total, rng.randint(*CALLERS))
         sizes = {k: min(d, max(1, round(wanted * d / total))) if d else 0 for k, d in demand.items()}
         while sum(sizes.values()) > wanted:
             biggest = max(sizes, key=lambda k: sizes[k])
@@ -1357,6 +1360,16 @@ class DemoDay:
         return sum(1 for plan in self.plans if plan.key is not None)
 
 
+def random_mobile(rng: random.Random) -> str:
+    """A Russian mobile number that phonenumbers accepts (not every +79xx range is allocated)."""
+    import phonenumbers
+
+    while True:
+        phone = f"+79{rng.randint(0, 99):02d}{rng.randint(0, 9_999_999):07d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            return phone
+
+
 def incoming_call(desk: Desk, rng: random.Random) -> str:
     """One new call for the demo's live trickle: a caller already on file, or now and then a new
     one, with one of the common requests. Returns the new ticket's key."""
@@ -1369,7 +1382,7 @@ def incoming_call(desk: Desk, rng: random.Random) -> str:
         phone, name = rng.choice(known), None
     else:
         first = rng.choice(FEMALE_NAMES + MALE_NAMES)
-        phone, name = f"+79{rng.randint(0, 99):02d}{rng.randint(0, 9_999_999):07d}", f"{first} {rng.choice(SURNAMES)}"
+        phone, name = random_mobile(rng), f"{first} {rng.choice(SURNAMES)}"
     impact, urgency = rng.choice(scenario.levels)
     channel = rng.choice(("phone", "phone", "phone", "chat", "messenger", "email"))
     ticket = desk.register(phone=phone, subject=subject, channel=channel, category=scenario.category,
