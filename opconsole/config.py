@@ -10,7 +10,6 @@ import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from opconsole.errors import ConfigError
 from opconsole.sla import AlwaysOpen, BusinessHours, Calendar
 
+DEFAULTS = Path(__file__).with_name("defaults.toml")  # shipped as package data
 LEVELS = ("low", "medium", "high")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -103,7 +103,7 @@ def default_config_path() -> Path | None:
 
 
 def load_config(path: Path | None = None) -> Config:
-    raw = tomllib.loads(resources.files("opconsole").joinpath("defaults.toml").read_text("utf-8"))
+    raw = tomllib.loads(DEFAULTS.read_text("utf-8"))
     sources = ["(bundled defaults)"]
     path = path or default_config_path()
     if path is not None:
