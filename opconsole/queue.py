@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from opconsole.domain import from_iso, to_iso
 from opconsole.migrations import OPEN_STATUS_SQL
+from opconsole.sla import Calendar
 from opconsole.store import Store, dict_rows
 
 SCOPES = ("all", "mine", "unassigned", "breaching")
@@ -54,13 +55,15 @@ class QueueRow:
     waiting: bool
     version: int
 
-    def sla_state(self, now: datetime) -> SlaState:
+    def sla_state(self, now: datetime, calendar: Calendar) -> SlaState:
+        """Where the ticket stands against its next due, counting only the working time of its SLA
+        calendar: a ticket does not drift into "at risk" overnight while the desk is closed."""
         if self.waiting:
             return SlaState.PAUSED
         if now >= self.sla_due:
             return SlaState.BREACHED
-        total = (self.sla_due - self.created_at).total_seconds()
-        used = (now - self.created_at).total_seconds()
+        total = calendar.between(self.created_at, self.sla_due)
+        used = calendar.between(self.created_at, now)
         return SlaState.AT_RISK if total > 0 and used / total >= AT_RISK_SHARE else SlaState.OK
 
     def time_left(self, now: datetime) -> str:

@@ -94,7 +94,7 @@ class WorkbenchScreen(Screen[None]):
                                                                 offset, limit),
                     locate=lambda key: queue.position_of(app.reader(), self.filter, app.actor, app.clock(), key),
                     count=lambda: queue.count(app.reader(), self.filter, app.actor, app.clock()),
-                    clock=app.clock, id="queue")
+                    clock=app.clock, calendar_of=lambda priority: app.config.sla[priority].calendar, id="queue")
             with Vertical(id="script-pane", classes="pane") as pane:
                 pane.border_title = "2 Script"
                 yield EmptyPane("No call script yet.\n\nGuided call scripts for the selected ticket will run here: "

@@ -23,6 +23,7 @@ from textual.strip import Strip
 from textual.worker import get_current_worker
 
 from opconsole.queue import QueueRow, SlaState
+from opconsole.sla import Calendar
 
 PAGE_SIZE = 100
 MAX_PAGES = 12  # cached pages; the rest are dropped, farthest from the cursor first (never the ends)
@@ -78,9 +79,11 @@ class QueueTable(ScrollView, can_focus=True):
             self.row = row
 
     def __init__(self, fetch_page: Callable[[int, int], list[QueueRow]], locate: Callable[[str], int | None],
-                 count: Callable[[], int], clock: Callable[[], datetime], *, id: str | None = None):
+                 count: Callable[[], int], clock: Callable[[], datetime], calendar_of: Callable[[str], Calendar],
+                 *, id: str | None = None):
         super().__init__(id=id)
         self.fetch_page, self.locate, self.count, self.clock = fetch_page, locate, count, clock
+        self.calendar_of = calendar_of  # priority -> the SLA calendar its time counts in
         self.total = 0
         self.pages: dict[int, list[QueueRow]] = {}
         self.loading: set[int] = set()
@@ -216,7 +219,7 @@ class QueueTable(ScrollView, can_focus=True):
 
     def render_row(self, row: QueueRow, width: int, cursor: bool) -> Strip:
         now = self.clock()
-        state = row.sla_state(now)
+        state = row.sla_state(now, self.calendar_of(row.priority))
         base = self.rich_style
         if cursor:
             base = base + self.get_component_rich_style("queue-table--cursor")
