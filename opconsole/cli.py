@@ -18,11 +18,12 @@ from typing import Any, Iterable
 import click
 
 from opconsole.cards import card_text, contact_line, load_card, local_time
+from opconsole.config import LEVELS
+from opconsole.domain import Channel, Status, to_iso
 from opconsole.errors import InvalidInput, OpconsoleError
 
-STATUSES = ("new", "in_progress", "waiting_on_caller", "escalated", "resolved", "closed")
-CHANNELS = ("phone", "email", "chat", "web", "messenger", "monitoring", "walk-in")
-LEVELS = ("low", "medium", "high")
+STATUSES = [s.value for s in Status]
+CHANNELS = [c.value for c in Channel]
 
 
 class Refused(click.ClickException):
@@ -492,18 +493,12 @@ def operator_list(session: Session, as_json: bool) -> None:
 # --- output helpers -----------------------------------------------------------------------------
 
 def ticket_json(t) -> dict[str, Any]:
-    return {"key": t.key, **t.snapshot(), "version": t.version, "updated_at": iso(t.updated_at)}
+    return {"key": t.key, **t.snapshot(), "version": t.version, "updated_at": to_iso(t.updated_at)}
 
 
 def contact_json(c) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "phones": c.phones, "email": c.email,
             "organisation": c.organisation, "site": c.site}
-
-
-def iso(moment) -> str | None:
-    from opconsole.domain import to_iso
-
-    return to_iso(moment)
 
 
 def main() -> None:

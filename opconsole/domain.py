@@ -242,17 +242,16 @@ def check_text(name: str, value: str, limit: int) -> str:
 
 # --- SLA ----------------------------------------------------------------------------------------
 
-def sla_dues(config: Config, ticket: Ticket) -> tuple[datetime, datetime]:
-    """Response and resolution due instants for the ticket's priority and pauses so far."""
-    target = config.sla[ticket.priority]
-    calendar = target.calendar
-    response = calendar.add(ticket.created_at, target.response_minutes * 60)
-    resolution = calendar.add(ticket.created_at, target.resolution_minutes * 60 + ticket.paused_seconds)
-    return response, resolution
+def sla_dues(config: Config, priority: str, start: datetime, paused_seconds: int = 0) -> tuple[datetime, datetime]:
+    """Response and resolution due instants of a ticket of `priority` opened at `start`, with the
+    working seconds it has spent waiting on the caller added to the resolution."""
+    target = config.sla[priority]
+    return (target.calendar.add(start, target.response_minutes * 60),
+            target.calendar.add(start, target.resolution_minutes * 60 + paused_seconds))
 
 
 def with_sla(config: Config, ticket: Ticket) -> Ticket:
-    response, resolution = sla_dues(config, ticket)
+    response, resolution = sla_dues(config, ticket.priority, ticket.created_at, ticket.paused_seconds)
     pending_response = ticket.first_response_at is None
     return replace(
         ticket, response_due=response, resolution_due=resolution,
@@ -263,9 +262,7 @@ def with_sla(config: Config, ticket: Ticket) -> Ticket:
 def sla_preview(config: Config, impact: str, urgency: str, now: datetime) -> tuple[str, datetime, datetime]:
     """Priority, response due and resolution due a ticket registered now would get."""
     priority = config.priority(impact, urgency)
-    target = config.sla[priority]
-    return (priority, target.calendar.add(now, target.response_minutes * 60),
-            target.calendar.add(now, target.resolution_minutes * 60))
+    return (priority, *sla_dues(config, priority, now))
 
 
 # --- the status machine ---------------------------------------------------------------------------

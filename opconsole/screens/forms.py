@@ -13,7 +13,16 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
+from opconsole.config import LEVELS, Config
+from opconsole.domain import Channel
 from opconsole.errors import OpconsoleError
+
+LEVEL_CHOICES = [(level, level) for level in LEVELS]
+CHANNEL_CHOICES = [(c.value, c.value) for c in Channel]
+
+
+def category_choices(config: Config) -> list[tuple[str, str]]:
+    return [(f"{c.id}  {c.name}", c.id) for c in config.categories.values()]
 
 
 class SavingScreen(ModalScreen[str | None]):

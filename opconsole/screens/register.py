@@ -18,15 +18,13 @@ from textual.widgets import Input, Label, Select, Static
 
 from opconsole import domain
 from opconsole.errors import OpconsoleError
-from opconsole.screens.forms import SavingScreen
+from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, SavingScreen
 from opconsole.services import ContactCard
 from opconsole.widgets.category_picker import CategoryPicker
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
 
-LEVELS = [("low", "low"), ("medium", "medium"), ("high", "high")]
-CHANNELS = [(c.value, c.value) for c in domain.Channel]
 
 
 class RegisterScreen(SavingScreen):
@@ -85,9 +83,9 @@ class RegisterScreen(SavingScreen):
                 yield CategoryPicker(list(config.categories.values()), id="category")
             with Horizontal(classes="row"):
                 yield Label("Impact · urg.")
-                yield Select(LEVELS, id="impact", value=config.default_impact, allow_blank=False, compact=True)
-                yield Select(LEVELS, id="urgency", value=config.default_urgency, allow_blank=False, compact=True)
-                yield Select(CHANNELS, id="channel", value="phone", allow_blank=False, compact=True)
+                yield Select(LEVEL_CHOICES, id="impact", value=config.default_impact, allow_blank=False, compact=True)
+                yield Select(LEVEL_CHOICES, id="urgency", value=config.default_urgency, allow_blank=False, compact=True)
+                yield Select(CHANNEL_CHOICES, id="channel", value="phone", allow_blank=False, compact=True)
             yield Static("", id="error")
             yield Static("enter: next field · ctrl+s: save · esc: cancel", classes="hint")
 

@@ -21,10 +21,10 @@ from textual.widgets import Static
 
 from opconsole import queue
 from opconsole.cards import TicketCard
-from opconsole.domain import TRANSITIONS, Status
+from opconsole.domain import OPEN_STATUSES, TRANSITIONS, Status
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
-from opconsole.screens.forms import ActionForm, Field, FormSpec
+from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
 from opconsole.services import Desk
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
@@ -237,12 +237,11 @@ class WorkbenchScreen(Screen[None]):
     def action_classify(self) -> None:
         row = self.selected
         config = self.console.config
-        categories = [(f"{c.id}  {c.name}", c.id) for c in config.categories.values()]
-        levels = [("low", "low"), ("medium", "medium"), ("high", "high")]
         self.form(
-            FormSpec(f"Classify {row.key}", [Field("category", "Category (type to search)", categories),
-                                             Field("impact", "Impact", levels, value=config.default_impact),
-                                             Field("urgency", "Urgency", levels, value=config.default_urgency)]),
+            FormSpec(f"Classify {row.key}", [
+                Field("category", "Category (type to search)", category_choices(config)),
+                Field("impact", "Impact", LEVEL_CHOICES, value=config.default_impact),
+                Field("urgency", "Urgency", LEVEL_CHOICES, value=config.default_urgency)]),
             lambda v: self.console.desk().classify(row.key, category=v["category"], impact=v["impact"],
                                                    urgency=v["urgency"], expected_version=row.version),
             lambda ticket: f"{ticket.key} classified: {ticket.priority}")
@@ -294,11 +293,8 @@ class WorkbenchScreen(Screen[None]):
         config = self.console.config
         spec = FormSpec("Filter the queue", [
             Field("scope", "Show", [(s, s) for s in queue.SCOPES], value=self.filter.scope),
-            Field("channel", "Channel", [(c, c) for c in ("phone", "email", "chat", "web", "messenger",
-                                                          "monitoring", "walk-in")],
-                  required=False, value=self.filter.channel or ""),
-            Field("status", "Status", [(s.label, s.value) for s in Status if s.value in
-                                       ("new", "in_progress", "waiting_on_caller", "escalated")],
+            Field("channel", "Channel", CHANNEL_CHOICES, required=False, value=self.filter.channel or ""),
+            Field("status", "Status", [(s.label, s.value) for s in OPEN_STATUSES],
                   required=False, value=self.filter.status or ""),
             Field("group", "Group", [(g.name, g.id) for g in config.groups.values()], required=False,
                   value=self.filter.group or ""),
