@@ -152,6 +152,22 @@ async def test_classify_recomputes_the_priority(stocked: Desk, clock):
         assert fresh(stocked, "MSK-000002")[0].category == "accounts.lockout"
 
 
+async def test_reclassify_starts_from_what_the_ticket_has(stocked: Desk, clock):
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("c")  # MSK-000001: network.site_down, high impact, high urgency
+        await until(pilot, lambda: isinstance(app.screen, ActionForm))
+        form = app.screen
+        assert [form.query_one(f"#field-{n}", Select).value for n in ("category", "impact", "urgency")] == [
+            "network.site_down", "high", "high"]
+        form.query_one("#field-urgency", Select).value = "medium"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: fresh(stocked, "MSK-000001")[0].urgency == "medium")
+        ticket = fresh(stocked, "MSK-000001")[0]
+        assert (ticket.category, ticket.impact, ticket.priority) == ("network.site_down", "high", "P2")
+
+
 async def test_a_conflict_is_shown_in_the_form_and_the_input_is_kept(stocked: Desk, clock):
     app = make_app(stocked, clock)
     async with app.run_test(size=(200, 50)) as pilot:

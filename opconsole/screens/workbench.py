@@ -235,16 +235,22 @@ class WorkbenchScreen(Screen[None]):
                   f"{row.key} reopened")
 
     def action_classify(self) -> None:
-        row = self.selected
-        config = self.console.config
-        self.form(
-            FormSpec(f"Classify {row.key}", [
-                Field("category", "Category (type to search)", category_choices(config)),
-                Field("impact", "Impact", LEVEL_CHOICES, value=config.default_impact),
-                Field("urgency", "Urgency", LEVEL_CHOICES, value=config.default_urgency)]),
-            lambda v: self.console.desk().classify(row.key, category=v["category"], impact=v["impact"],
-                                                   urgency=v["urgency"], expected_version=row.version),
-            lambda ticket: f"{ticket.key} classified: {ticket.priority}")
+        self.open_with_card(self.selected.key, self.classify_form)
+
+    def classify_form(self, card: TicketCard) -> ActionForm:
+        """Prefilled with what the ticket has now, so reclassifying one field keeps the others."""
+        ticket = card.ticket
+        spec = FormSpec(f"Classify {ticket.key}", [
+            Field("category", "Category (type to search)", category_choices(self.console.config),
+                  value=ticket.category or ""),
+            Field("impact", "Impact", LEVEL_CHOICES, value=ticket.impact),
+            Field("urgency", "Urgency", LEVEL_CHOICES, value=ticket.urgency)])
+
+        def save(values: dict[str, str]) -> str:
+            changed = self.console.desk().classify(ticket.key, category=values["category"], impact=values["impact"],
+                                                   urgency=values["urgency"], expected_version=ticket.version)
+            return f"{changed.key} classified: {changed.priority}"
+        return ActionForm(spec, save)
 
     def action_escalate(self) -> None:
         from opconsole.screens.escalate import EscalateScreen
@@ -259,7 +265,7 @@ class WorkbenchScreen(Screen[None]):
         except OpconsoleError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self.app.push_screen, screen(card), self.confirmed)
+        self.app.call_from_thread(lambda: self.app.push_screen(screen(card), self.confirmed))  # built on the UI thread
 
     def confirmed(self, message: str | None) -> None:
         if message:
