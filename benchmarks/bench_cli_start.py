@@ -58,8 +58,12 @@ print(json.dumps([(name, (b - a) * 1000) for (_, a), (name, b) in zip(t, t[1:])]
 
 
 def cli_env() -> dict[str, str]:
-    """No user config file (an empty XDG config dir), a known operator, the store given by --db."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPCONSOLE_")}
+    """No user config file (an empty XDG config dir), a known operator, the store given by --db.
+
+    PYTHONDONTWRITEBYTECODE is dropped: an installed opconsole runs from byte-compiled modules (pip compiles
+    them on install, as it did textual's), and this development checkout's modules get theirs on the
+    warm-up run. With it set, every start would compile opconsole's sources again (~25 ms here)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPCONSOLE_") and k != "PYTHONDONTWRITEBYTECODE"}
     xdg = data_dir() / "xdg"
     (xdg / "config").mkdir(parents=True, exist_ok=True)
     (xdg / "data").mkdir(parents=True, exist_ok=True)

@@ -1,37 +1,43 @@
 """The console: the operator workbench on the local store.
 
-All store access runs in worker threads, each with its own connection (PerThread). One long-lived
-watcher thread polls `PRAGMA data_version` and tells the screen when anything was committed, by
-this console or by any other process on the store.
+All store access runs in worker threads, each with its own connection (PerThread). The workbench
+paints first; a worker then creates or upgrades the store and checks the operator, and every other
+worker waits for it (an unknown operator or a foreign file ends the console with exit 2). One
+long-lived watcher thread polls `PRAGMA data_version` and tells the screen when anything was
+committed, by this console or by any other process on the store.
 """
 
 from __future__ import annotations
 
 import gc
 import random
-import sqlite3
+import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from opconsole.cards import TicketCard, load_card
-from opconsole.config import Config
 from opconsole.domain import now_utc
 from opconsole.errors import OpconsoleError
 from opconsole.messages import StoreChanged
 from opconsole.screens.workbench import WorkbenchScreen
-from opconsole.services import Desk
-from opconsole.store import PerThread, Store, wal_reset_bug_affected
+
+# The data layer (store, services, cards) is imported by the workers that use it, after the first paint.
+if TYPE_CHECKING:
+    from opconsole.cards import TicketCard
+    from opconsole.config import Config
+    from opconsole.services import Desk
+    from opconsole.store import PerThread, Store
 
 WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' changes show within 1 s
 DEMO_CALLS = (20.0, 60.0)  # seconds between the demo's new calls
@@ -51,57 +57,96 @@ class OpconsoleApp(App[None]):
         self.clock = clock
         self.watch_interval = watch_interval
         self.demo_calls = demo_calls  # for the demo: seconds between new calls, (shortest, longest)
-        self.stores = PerThread(store_path)
+        self.stores: PerThread | None = None  # set by open_store
+        self.store_opened = threading.Event()
         self.desks = threading.local()
         self.quit_asked = False
         if config.keymap:
             self.set_keymap(config.keymap)
 
     def reader(self) -> Store:
-        """This thread's store connection (call from workers only)."""
+        """This thread's store connection, once the store is open (call from workers only)."""
+        self.store_opened.wait()
         return self.stores.get()
 
     def desk(self) -> Desk:
         """This thread's desk, acting as the console's operator (call from workers only)."""
         desk = getattr(self.desks, "desk", None)
         if desk is None:
+            from opconsole.services import Desk
+
             desk = self.desks.desk = Desk(self.reader(), self.config, self.actor, self.clock)
         return desk
 
     def load_card(self, key: str) -> TicketCard:
+        from opconsole.cards import load_card
+
         return load_card(self.reader(), key)
 
     def get_default_screen(self) -> Screen:
         return WorkbenchScreen()  # the first frame written is already the workbench
 
     def on_mount(self) -> None:
-        # Start-up objects live as long as the console: keep them out of every later full garbage
-        # collection, which otherwise walks them all and stalls key presses by tens of ms.
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(self.start_collecting)
+        self.open_store()
         self.watch_store()
         self.check_store()
         if self.demo_calls:
             self.trickle_calls()
+
+    @staticmethod
+    def start_collecting() -> None:
+        """After the first frame. Start-up objects live as long as the console: keep them out of every
+        later full garbage collection, which otherwise walks them all and stalls key presses by tens
+        of ms. Collection was held off during start-up (opconsole.__main__)."""
+        gc.freeze()
+        gc.enable()
+
+    @work(thread=True, exclusive=True, group="store-open")
+    def open_store(self) -> None:
+        """Create or upgrade the store and check that the operator is known to it, then let the other
+        workers in. A store or operator the console cannot use ends it, as the command line would."""
+        import sqlite3
+
+        from opconsole.services import Desk
+        from opconsole.store import PerThread, Store, wal_reset_bug_affected
+
+        self.stores = PerThread(self.store_path)
+        try:
+            with Store.open(self.store_path, site_prefix=self.config.site_prefix) as store:
+                desk = Desk(store, self.config, self.actor)
+                desk.ensure_first_operator()
+                desk.operator()
+        except (OpconsoleError, sqlite3.DatabaseError) as exc:
+            reason = exc if isinstance(exc, OpconsoleError) else f"the store cannot be used: {exc}"
+            self.call_from_thread(self.refuse, str(reason))
+            return
+        finally:
+            self.store_opened.set()
         if wal_reset_bug_affected():
-            self.notify(f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store up "
-                        "regularly with `opconsole backup`", severity="warning", timeout=10)
+            self.call_from_thread(
+                self.notify, f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store "
+                "up regularly with `opconsole backup`", severity="warning", timeout=10)
+
+    def refuse(self, reason: str) -> None:
+        """End the console as the command line ends on bad input: exit 2 and one line on stderr. The
+        workers waiting for the store are cancelled first, so their failures cannot add a traceback."""
+        self.workers.cancel_all()
+        self.exit(return_code=2, message=Text(f"opconsole: {reason}"))
 
     @work(thread=True, exclusive=True, group="store-watch")
     def watch_store(self) -> None:
         """Poll data_version on this thread's own long-lived connection; it changes on every commit
         made through any other connection."""
         worker = get_current_worker()
-        store = Store.open(self.store_path, create=False)
-        try:
-            seen = store.data_version()
-            while not worker.is_cancelled:
-                time.sleep(self.watch_interval)
-                current = store.data_version()
-                if current != seen:
-                    seen = current
-                    self.post_message(StoreChanged())
-        finally:
-            store.close()
+        store = self.reader()
+        seen = store.data_version()
+        while not worker.is_cancelled:
+            time.sleep(self.watch_interval)
+            current = store.data_version()
+            if current != seen:
+                seen = current
+                self.post_message(StoreChanged())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette (ctrl+p) offers every workbench action that applies to the selected ticket."""
@@ -131,6 +176,9 @@ class OpconsoleApp(App[None]):
     def check_store(self) -> None:
         """PRAGMA quick_check reads the whole file (1.6 s warm, 18 s cold at 1M tickets): never on the
         UI thread."""
+        from opconsole.store import Store
+
+        self.store_opened.wait()
         try:
             with Store.open(self.store_path, create=False, quick_check=True):
                 pass
@@ -160,9 +208,16 @@ def sleep_unless_cancelled(seconds: float) -> bool:
 def run_console(session: Any, *, demo: bool = False) -> None:
     if demo and session.db is None:
         session.db = str(Path(tempfile.mkdtemp(prefix="opconsole-demo-")) / "demo.db")
-    desk = session.acting_desk()
-    if demo and desk.store.count_tickets() == 0:
-        from opconsole.demo import fill_demo_day
+    if demo:
+        desk = session.acting_desk()
+        if desk.store.count_tickets() == 0:
+            from opconsole.demo import fill_demo_day
 
-        fill_demo_day(desk)
-    OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=DEMO_CALLS if demo else None).run()
+            fill_demo_day(desk)
+    from opconsole.paths import store_path
+
+    app = OpconsoleApp(store_path(session.db), session.config, session.actor,
+                       demo_calls=DEMO_CALLS if demo else None)
+    app.run()
+    if app.return_code:
+        sys.exit(app.return_code)

@@ -6,10 +6,8 @@ Exit codes: 0 done; 1 ran and found problems; 2 bad input or refused, with a pla
 
 from __future__ import annotations
 
-import getpass
-import json
+import gc
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any, Iterable
 
 import click
 
-from opconsole.cards import card_text, contact_line, load_card, local_time
 from opconsole.config import LEVELS
 from opconsole.domain import Channel, Status, to_iso
 from opconsole.errors import InvalidInput, OpconsoleError
@@ -43,8 +40,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except OpconsoleError as exc:
             raise Refused(str(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            raise Refused(f"the store cannot be used: {exc}") from None
+        except Exception as exc:
+            import sqlite3  # here, not at the top: the console's start paints before it needs sqlite3
+
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise Refused(f"the store cannot be used: {exc}") from None
+            raise
 
 
 @dataclass
@@ -61,7 +62,12 @@ class Session:
 
     @property
     def actor(self) -> str:
-        return self.operator or os.environ.get("OPCONSOLE_OPERATOR") or getpass.getuser()
+        chosen = self.operator or os.environ.get("OPCONSOLE_OPERATOR")
+        if chosen:
+            return chosen
+        import getpass
+
+        return getpass.getuser()
 
     @property
     def config(self):
@@ -105,6 +111,8 @@ pass_session = click.make_pass_decorator(Session)
 
 
 def emit_json(value: Any) -> None:
+    import json
+
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
@@ -130,6 +138,8 @@ def cli(ctx: click.Context, db: str | None, operator: str | None, config_file: s
         from opconsole.app import run_console
 
         run_console(session, demo=demo)
+    else:
+        gc.enable()  # held off for start-up by opconsole.__main__; commands may build large data
 
 
 # --- init, backup, export, import ---------------------------------------------------------------
@@ -141,6 +151,8 @@ def cli(ctx: click.Context, db: str | None, operator: str | None, config_file: s
 def init(session: Session, site: str | None, demo: bool) -> None:
     """Create or upgrade the store (safe to run again)."""
     from opconsole.domain import valid_prefix
+    import sqlite3
+
     from opconsole.store import wal_reset_bug_affected
 
     prefix = valid_prefix(site) if site else None
@@ -260,6 +272,7 @@ def ticket_new(session: Session, phone: str, subject: str, description: str, cha
 def ticket_list(session: Session, status: str | None, mine: bool, group: str | None, include_done: bool,
                 limit: int, as_json: bool) -> None:
     """Open tickets, most urgent SLA first (or filtered by status)."""
+    from opconsole.cards import local_time
     from opconsole.domain import check_group
 
     if group:
@@ -280,6 +293,8 @@ def ticket_list(session: Session, status: str | None, mine: bool, group: str | N
 @pass_session
 def ticket_show(session: Session, key: str, as_json: bool) -> None:
     """A ticket with its contact, links and full history."""
+    from opconsole.cards import card_text, load_card
+
     card = load_card(session.store(), key)
     if as_json:
         emit_json({**ticket_json(card.ticket), "contact": contact_json(card.contact) if card.contact else None,
@@ -405,6 +420,8 @@ def contact() -> None:
 @pass_session
 def contact_find(session: Session, phone: str, as_json: bool) -> None:
     """The caller behind PHONE with open and recent tickets (exit 1 if unknown)."""
+    from opconsole.cards import contact_line, local_time
+
     card = session.desk.find_contact(phone)
     if card is None:
         if as_json:

@@ -6,6 +6,12 @@ edit one that has shipped, add the next. Each runs inside the store's BEGIN IMME
 
 OPEN_STATUS_SQL = "status IN ('new', 'in_progress', 'waiting_on_caller', 'escalated')"
 
+
+def queue_index(*, by_operator: bool = False, by_group: bool = False) -> str:
+    """The partial index that lists open tickets in SLA order for a filter. Queries name it (INDEXED BY):
+    without statistics the planner may pick tickets_status and sort."""
+    return "tickets_queue_operator" if by_operator else "tickets_queue_group" if by_group else "tickets_queue"
+
 MIGRATIONS: list[str] = [
     # 1: tickets, contacts, operators, the event log, and the guards that tie changes to events
     f"""

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from opconsole.domain import from_iso, to_iso
-from opconsole.migrations import OPEN_STATUS_SQL
+from opconsole.migrations import OPEN_STATUS_SQL, queue_index
 from opconsole.sla import Calendar
-from opconsole.store import Store, dict_rows
+
+if TYPE_CHECKING:
+    from opconsole.store import Store
 
 SCOPES = ("all", "mine", "unassigned", "breaching")
 BREACHING_SOON = timedelta(minutes=30)
@@ -89,26 +92,22 @@ ROW_COLUMNS = ("id, key, priority, status, channel, group_id, operator, subject,
 def where_clause(flt: QueueFilter, actor: str, now: datetime) -> tuple[str, str, list]:
     """The index to walk, the WHERE clause and its parameters for a filter."""
     where, params = [OPEN_STATUS_SQL], []
-    index = "tickets_queue"
     if flt.scope == "mine":
         where.append("operator = ?")
         params.append(actor)
-        index = "tickets_queue_operator"
     elif flt.scope == "unassigned":
         where.append("operator IS NULL")
-        index = "tickets_queue_operator"
     elif flt.scope == "breaching":
         where.append("sla_due <= ?")
         params.append(to_iso(now + BREACHING_SOON))
     if flt.group:
         where.append("group_id = ?")
         params.append(flt.group)
-        if index == "tickets_queue":
-            index = "tickets_queue_group"
     for column, value in (("channel", flt.channel), ("status", flt.status)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)
+    index = queue_index(by_operator=flt.scope in ("mine", "unassigned"), by_group=bool(flt.group))
     return index, " AND ".join(where), params
 
 
@@ -122,7 +121,7 @@ def page(store: Store, flt: QueueFilter, actor: str, now: datetime, offset: int,
     cursor = store.conn.execute(
         f"SELECT {ROW_COLUMNS} FROM tickets INDEXED BY {index} WHERE {where} ORDER BY sla_due, key LIMIT ? OFFSET ?",
         params + [limit, offset])
-    return [row_from(r) for r in dict_rows(cursor)]
+    return [row_from(*r) for r in cursor]
 
 
 def position_of(store: Store, flt: QueueFilter, actor: str, now: datetime, key: str) -> int | None:
@@ -156,11 +155,10 @@ def counts(store: Store, actor: str, now: datetime) -> Counts:
     )
 
 
-def row_from(r: dict) -> QueueRow:
-    return QueueRow(
-        id=r["id"], key=r["key"], priority=r["priority"], status=r["status"], channel=r["channel"],
-        group_id=r["group_id"], operator=r["operator"], subject=r["subject"],
-        created_at=from_iso(r["created_at"]), sla_due=from_iso(r["sla_due"]),
-        responded=r["first_response_at"] is not None, waiting=r["waiting_since"] is not None,
-        version=r["version"],
-    )
+def row_from(row_id: str, key: str, priority: str, status: str, channel: str, group_id: str, operator: str | None,
+             subject: str, created_at: str, sla_due: str, first_response_at: str | None, waiting_since: str | None,
+             version: int) -> QueueRow:
+    """A queue row from the columns of ROW_COLUMNS, in that order."""
+    return QueueRow(row_id, key, priority, status, channel, group_id, operator, subject, from_iso(created_at),
+                    from_iso(sla_due), responded=first_response_at is not None, waiting=waiting_since is not None,
+                    version=version)

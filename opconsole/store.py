@@ -24,7 +24,7 @@ from opconsole.domain import (
 )
 from opconsole.errors import Conflict, InvalidInput, NotFound, StoreError
 from opconsole.ids import new_id
-from opconsole.migrations import MIGRATIONS, OPEN_STATUS_SQL, SCHEMA_VERSION
+from opconsole.migrations import MIGRATIONS, OPEN_STATUS_SQL, SCHEMA_VERSION, queue_index
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -306,8 +306,7 @@ class Store:
                 where.append(f"{column} = ?")
                 params.append(value)
         if open_only:
-            # Name the partial index: without statistics the planner may pick tickets_status and sort.
-            index = "tickets_queue_operator" if operator else "tickets_queue_group" if group else "tickets_queue"
+            index = queue_index(by_operator=bool(operator), by_group=bool(group))
             source, order = f"tickets INDEXED BY {index}", "sla_due, key"
             where.append(OPEN_STATUS_SQL)
         else:

@@ -99,3 +99,21 @@ def test_register_and_resolve_a_call_in_a_real_terminal(tmp_path: Path):
         assert "1 Queue" not in terminal.screen(), "the console did not quit on q"
     finally:
         terminal.close()
+
+
+def test_an_unknown_operator_ends_the_console_with_exit_2_and_the_reason(tmp_path: Path):
+    """The workbench paints before the store is checked; a refusal still ends it as the command line would."""
+    db = tmp_path / "real.db"
+    subprocess.run([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "op1", "init"], check=True,
+                   capture_output=True)
+    console = shlex.join([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "nobody"])
+    terminal = Terminal(["sh", "-c", f"{console}; echo console-exit=$?"])
+    try:
+        screen = terminal.wait_for("console-exit=")
+        assert "console-exit=2" in screen
+        assert "opconsole: unknown operator 'nobody'" in screen
+        assert "Traceback" not in screen
+        with Store.open(db, create=False) as store:
+            assert [o.login for o in store.operators()] == ["op1"]
+    finally:
+        terminal.close()

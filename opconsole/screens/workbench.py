@@ -20,17 +20,17 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from opconsole import queue
-from opconsole.cards import TicketCard
 from opconsole.domain import OPEN_STATUSES, TRANSITIONS, Status
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
-from opconsole.services import Desk
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
+    from opconsole.cards import TicketCard
+    from opconsole.services import Desk
 
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
 FOOTER_SETTLE = 0.15  # seconds the cursor rests before the footer shows the actions that apply
