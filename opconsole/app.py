@@ -36,6 +36,8 @@ from opconsole.screens.workbench import WorkbenchScreen
 if TYPE_CHECKING:
     from opconsole.cards import TicketCard
     from opconsole.config import Config
+    from opconsole.scripts.library import Library
+    from opconsole.scripts.runs import ScriptRuns
     from opconsole.services import Desk
     from opconsole.store import PerThread, Store
 
@@ -60,6 +62,8 @@ class OpconsoleApp(App[None]):
         self.stores: PerThread | None = None  # set by open_store
         self.store_opened = threading.Event()
         self.desks = threading.local()
+        self.library: Library | None = None  # the call scripts, read by the first worker that needs them
+        self.library_lock = threading.Lock()
         self.quit_asked = False
         if config.keymap:
             self.set_keymap(config.keymap)
@@ -77,6 +81,26 @@ class OpconsoleApp(App[None]):
 
             desk = self.desks.desk = Desk(self.reader(), self.config, self.actor, self.clock)
         return desk
+
+    def script_runs(self) -> ScriptRuns:
+        """Call-script runs on this thread's desk (call from workers only)."""
+        from opconsole.scripts.runs import ScriptRuns
+
+        return ScriptRuns(self.desk(), self.scripts())
+
+    def scripts(self) -> Library:
+        """The call-script library, read once; the scripts that fail the checker are left out and named."""
+        with self.library_lock:
+            if self.library is None:
+                from opconsole.scripts.library import load_library
+
+                self.library = load_library(self.config)
+                if self.library.failed:
+                    self.call_from_thread(self.notify, "\n".join(
+                        str(problems[0]) for problems in list(self.library.failed.values())[:3]),
+                        title=f"{len(self.library.failed)} call script(s) left out; `opconsole scripts check` "
+                              "lists every problem", severity="warning", timeout=15)
+        return self.library
 
     def load_card(self, key: str) -> TicketCard:
         from opconsole.cards import load_card
@@ -123,6 +147,7 @@ class OpconsoleApp(App[None]):
             return
         finally:
             self.store_opened.set()
+        self.scripts()
         if wal_reset_bug_affected():
             self.call_from_thread(
                 self.notify, f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store "

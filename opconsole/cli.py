@@ -478,6 +478,67 @@ def group_list(session: Session, as_json: bool) -> None:
 
 
 @cli.group(cls=Group)
+def scripts() -> None:
+    """Guided call scripts: the bundled ones and the site's own ([scripts] dirs in the config)."""
+
+
+@scripts.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_session
+def scripts_list(session: Session, as_json: bool) -> None:
+    """The usable scripts (a script with problems is left out: see `scripts check`)."""
+    from opconsole.scripts.library import load_library
+
+    library = load_library(session.config)
+    found = sorted(library.scripts.values(), key=lambda s: s.id)
+    if as_json:
+        emit_json([{"id": s.id, "title": s.title, "version": s.version, "language": s.language,
+                    "categories": list(s.categories), "keywords": list(s.keywords), "steps": len(s.steps),
+                    "path": s.path} for s in found])
+    else:
+        table(([s.id, s.version, s.language, ", ".join(s.categories), s.title] for s in found),
+              ["SCRIPT", "VERSION", "LANG", "CATEGORIES", "TITLE"])
+    if library.failed:
+        click.echo(f"{len(library.failed)} script file(s) left out for problems; `opconsole scripts check` "
+                   "lists them", err=True)
+
+
+@scripts.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@pass_session
+def scripts_check(session: Session, paths: tuple[Path, ...]) -> None:
+    """Check scripts (files or directories; none: the bundled and configured ones). Exit 1 on problems."""
+    from opconsole.scripts.library import load_library
+
+    library = load_library(session.config, paths or None)
+    for problem in library.problems:
+        click.echo(str(problem))
+    checked = len(library.scripts) + len(library.failed)
+    click.echo(f"{checked} script file(s) checked: {len(library.scripts)} fine, {len(library.failed)} with "
+               f"{len(library.problems)} problem(s)", err=True)
+    if library.problems:
+        sys.exit(1)
+
+
+@scripts.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@pass_session
+def scripts_stats(session: Session, as_json: bool) -> None:
+    """Runs per script: started, finished by outcome, abandoned, and where runs are abandoned."""
+    from opconsole.scripts.runs import script_stats
+
+    stats = script_stats(session.store())
+    if as_json:
+        emit_json([{"script": s.script_id, "started": s.started, "outcomes": s.outcomes, "abandoned": s.abandoned,
+                    "active": s.active, "abandoned_at": [{"step": step, "runs": n} for step, n in s.abandoned_at]}
+                   for s in stats])
+        return
+    table(([s.script_id, s.started, s.outcomes["resolve"], s.outcomes["escalate"], s.outcomes["continue"],
+            s.abandoned, s.active, ", ".join(f"{step} ({n})" for step, n in s.abandoned_at[:3])] for s in stats),
+          ["SCRIPT", "STARTED", "RESOLVED", "ESCALATED", "CONTINUED", "ABANDONED", "ACTIVE", "ABANDONED AT"])
+
+
+@cli.group(cls=Group)
 def operator() -> None:
     """Operators of this store."""
 

@@ -71,6 +71,7 @@ class Config:
     fields: dict[str, str]
     keymap: dict[str, str]  # binding id -> keys, e.g. "ticket.take" = "t,f5"
     sources: tuple[str, ...]
+    script_dirs: tuple[Path, ...] = ()  # the site's own call scripts, besides the bundled ones
 
     def priority(self, impact: str, urgency: str) -> str:
         return self.matrix[(impact, urgency)]
@@ -117,12 +118,20 @@ def load_config(path: Path | None = None) -> Config:
             override = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        relative_to_file(override, Path(path).parent)
         raw = merge(raw, override)
         sources.append(str(path))
     try:
         return build(raw, tuple(sources))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{sources[-1]}: invalid configuration: {exc}") from None
+
+
+def relative_to_file(raw: dict[str, Any], base: Path) -> None:
+    """Directories a config file names are read relative to that file."""
+    dirs = raw.get("scripts", {}).get("dirs")
+    if isinstance(dirs, list):
+        raw["scripts"]["dirs"] = [str(base / Path(str(d)).expanduser()) for d in dirs]
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +206,7 @@ def build(raw: dict[str, Any], sources: tuple[str, ...]) -> Config:
         fields=dict(raw.get("fields", {})),
         keymap={str(k): str(v) for k, v in raw.get("keys", {}).items()},
         sources=sources,
+        script_dirs=tuple(Path(d) for d in raw.get("scripts", {}).get("dirs", [])),
     )
 
 

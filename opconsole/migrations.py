@@ -132,6 +132,36 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     """,
+    # 2: call-script runs, and the exact text of every script version a run used
+    """
+    CREATE TABLE script_versions (
+        id INTEGER PRIMARY KEY,
+        script_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        title TEXT NOT NULL,
+        path TEXT NOT NULL,
+        source TEXT NOT NULL,
+        first_used_at TEXT NOT NULL,
+        UNIQUE (script_id, version, sha256)
+    );
+    CREATE TABLE script_runs (
+        id TEXT PRIMARY KEY,
+        ticket_id TEXT NOT NULL REFERENCES tickets (id),
+        script_id TEXT NOT NULL,
+        script_version INTEGER NOT NULL REFERENCES script_versions (id),
+        operator TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'finished', 'abandoned')),
+        step TEXT NOT NULL,
+        answers TEXT NOT NULL DEFAULT '[]',
+        carried TEXT NOT NULL DEFAULT '{}',
+        outcome TEXT CHECK (outcome IN ('resolve', 'escalate', 'continue'))
+    );
+    CREATE INDEX script_runs_ticket ON script_runs (ticket_id, state);
+    CREATE INDEX script_runs_script ON script_runs (script_id, state, step);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -190,6 +190,11 @@ class Desk:
             self.store.add_event(event)
         return event
 
+    def record_script(self, key: str, collected: dict[str, str], transcript: str) -> Ticket:
+        """A call-script run's end: its collected values into the ticket's fields, its transcript as the note."""
+        return self._change(key, "ticket.script", lambda t: replace(t, fields={**t.fields, **collected}),
+                            note=transcript)
+
     def link(self, key: str, other: str, kind: str = "related") -> bool:
         if kind not in LINK_KINDS:
             raise InvalidInput(f"link kind {kind!r} is not one of: {', '.join(LINK_KINDS)}")

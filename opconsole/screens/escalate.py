@@ -44,10 +44,12 @@ class EscalateScreen(SavingScreen):
     EscalateScreen .hint { color: $text-muted; }
     """
 
-    def __init__(self, card: TicketCard):
+    def __init__(self, card: TicketCard, outcome: dict | None = None):
+        """`outcome`: a call script's escalation (group, reason, fields) to start from."""
         super().__init__()
         self.card = card
-        self.typed: dict[str, str] = known_values(card)
+        self.outcome = outcome or {}
+        self.typed: dict[str, str] = {**known_values(card), **self.outcome.get("fields", {})}
 
     @property
     def console(self) -> OpconsoleApp:
@@ -57,7 +59,7 @@ class EscalateScreen(SavingScreen):
         config = self.console.config
         ticket = self.card.ticket
         groups = [(g.name, g.id) for g in config.groups.values() if g.id != config.first_line]
-        suggested = config.categories[ticket.category].group if ticket.category else None
+        suggested = self.outcome.get("group") or (config.categories[ticket.category].group if ticket.category else None)
         with VerticalScroll() as body:
             body.border_title = f"Escalate {ticket.key}: {ticket.subject}"
             with Horizontal(classes="row"):
@@ -65,7 +67,8 @@ class EscalateScreen(SavingScreen):
                 yield Select(groups, id="group", value=suggested or Select.NULL, compact=True)
             with Horizontal(classes="row"):
                 yield Label("Reason")
-                yield Input(id="reason", compact=True, placeholder="what was tried, why it goes on")
+                yield Input(self.outcome.get("reason", ""), id="reason", compact=True,
+                            placeholder="what was tried, why it goes on")
             yield Vertical(id="required")
             yield Static("", id="error")
             yield Static("ctrl+s escalates · esc cancels", classes="hint")
@@ -76,7 +79,7 @@ class EscalateScreen(SavingScreen):
 
     @property
     def dirty(self) -> bool:
-        return bool(self.query_one("#reason", Input).value)
+        return self.query_one("#reason", Input).value != self.outcome.get("reason", "")
 
     @on(Select.Changed, "#group")
     def group_changed(self) -> None:

@@ -26,6 +26,7 @@ from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
+from opconsole.widgets.script_player import ScriptPlayer
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
     from opconsole.services import Desk
 
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
-FOOTER_SETTLE = 0.15  # seconds the cursor rests before the footer shows the actions that apply
+SETTLE = 0.15  # seconds the cursor rests before the footer and the script pane follow it
 PANES = ("queue-pane", "script-pane", "kb-pane")
 # actions that move a ticket's status, by the status machine's own names
 STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "escalate"}
-TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card"}
+TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card", "script"}
 
 
 class EmptyPane(Static, can_focus=True):
@@ -61,7 +62,7 @@ class WorkbenchScreen(Screen[None]):
         Binding("o", "reopen", "Reopen", id="ticket.reopen"),
         Binding("f", "filter", "Filter", id="queue.filter"),
         Binding("enter", "card", "Card", id="ticket.card"),
-        Binding("s", "pane(2)", "Script", id="script.start"),
+        Binding("s", "script", "Script", id="script.start"),
         Binding("slash", "pane(3)", "KB", id="kb.search"),
         Binding("1", "pane(1)", "Queue", show=False, id="pane.queue"),
         Binding("2", "pane(2)", "Script pane", show=False, id="pane.script"),
@@ -78,6 +79,7 @@ class WorkbenchScreen(Screen[None]):
         self.selected: QueueRow | None = None
         self.counts: queue.Counts | None = None
         self.footer_timer: Timer | None = None
+        self.script_timer: Timer | None = None
 
     @property
     def console(self) -> OpconsoleApp:
@@ -97,8 +99,7 @@ class WorkbenchScreen(Screen[None]):
                     clock=app.clock, calendar_of=lambda priority: app.config.sla[priority].calendar, id="queue")
             with Vertical(id="script-pane", classes="pane") as pane:
                 pane.border_title = "2 Script"
-                yield EmptyPane("No call script yet.\n\nGuided call scripts for the selected ticket will run here: "
-                                "questions to ask, fields to collect, the outcome to reach.", id="script")
+                yield ScriptPlayer(app.script_runs, id="script")
             with Vertical(id="kb-pane", classes="pane") as pane:
                 pane.border_title = "3 Knowledge base"
                 yield EmptyPane("No knowledge base yet.\n\nArticles matching the selected ticket, and a search "
@@ -144,14 +145,20 @@ class WorkbenchScreen(Screen[None]):
 
     @on(QueueTable.Highlighted)
     def highlighted(self, event: QueueTable.Highlighted) -> None:
-        before = self.selected.status if self.selected else None
+        previous = self.selected
+        before = previous.status if previous else None
         self.selected = event.row
         self.update_queue_title()
+        key = event.row.key if event.row else None
+        if key != (previous.key if previous else None):  # the script pane follows once the cursor rests
+            if self.script_timer is not None:
+                self.script_timer.stop()
+            self.script_timer = self.set_timer(SETTLE, lambda: self.query_one(ScriptPlayer).show_ticket(key))
         if (event.row.status if event.row else None) != before:
             # The footer recomposes on this (~10 ms): once the cursor rests, not on every row it passes.
             if self.footer_timer is not None:
                 self.footer_timer.stop()
-            self.footer_timer = self.set_timer(FOOTER_SETTLE, self.refresh_bindings)
+            self.footer_timer = self.set_timer(SETTLE, self.refresh_bindings)
 
     # --- layout -------------------------------------------------------------------------------
 
@@ -221,12 +228,16 @@ class WorkbenchScreen(Screen[None]):
                   lambda v: self.console.desk().wait(row.key, v["reason"] or None, expected_version=row.version),
                   f"{row.key} waits on the caller")
 
-    def action_resolve(self) -> None:
-        row = self.selected
+    def action_resolve(self, code: str = "", note: str = "", key: str | None = None) -> None:
+        """The resolve form; a call script's outcome prefills the code and the note."""
+        # from the queue, the save checks the ticket is unchanged since the row was read
+        version = self.selected.version if key is None else None
+        key = key or self.selected.key
         codes = [(label, code) for code, label in self.console.config.resolution_codes.items()]
-        self.form(FormSpec(f"Resolve {row.key}", [Field("code", "Resolution", codes), Field("note", "What was done")]),
-                  lambda v: self.console.desk().resolve(row.key, v["code"], v["note"], expected_version=row.version),
-                  f"{row.key} resolved")
+        spec = FormSpec(f"Resolve {key}", [Field("code", "Resolution", codes, value=code),
+                                           Field("note", "What was done", value=note)])
+        self.form(spec, lambda v: self.console.desk().resolve(key, v["code"], v["note"], expected_version=version),
+                  f"{key} resolved")
 
     def action_reopen(self) -> None:
         row = self.selected
@@ -252,10 +263,40 @@ class WorkbenchScreen(Screen[None]):
             return f"{changed.key} classified: {changed.priority}"
         return ActionForm(spec, save)
 
-    def action_escalate(self) -> None:
+    def action_escalate(self, key: str | None = None, outcome: dict | None = None) -> None:
+        """The escalation form; a call script's outcome prefills the group, the reason and the fields."""
         from opconsole.screens.escalate import EscalateScreen
 
-        self.open_with_card(self.selected.key, lambda card: EscalateScreen(card))
+        self.open_with_card(key or self.selected.key, lambda card: EscalateScreen(card, outcome))
+
+    # --- call scripts -------------------------------------------------------------------------
+
+    def action_script(self) -> None:
+        """Resume the selected ticket's call script, or start the best one suggested for it."""
+        player = self.query_one(ScriptPlayer)
+        if player.shown is None or player.shown.key != self.selected.key:
+            player.show_ticket(self.selected.key)  # the cursor has not rested yet: load, then start
+            player.start_when_loaded = True
+        elif not player.start_best():
+            self.app.notify("No call script matches this ticket; classify it, or see `opconsole scripts list`.",
+                            timeout=5)
+        self.action_pane(2)
+
+    @on(ScriptPlayer.Outcome)
+    def script_outcome(self, event: ScriptPlayer.Outcome) -> None:
+        outcome = event.outcome
+        if outcome["kind"] == "resolve":
+            self.action_resolve(outcome["code"], outcome["note"], key=event.key)
+        elif outcome["kind"] == "escalate":
+            self.action_escalate(event.key, outcome)
+        else:
+            player = self.query_one(ScriptPlayer)
+            player.start(outcome["script"], carried=player.state.values())
+
+    @on(ScriptPlayer.ArticleShown)
+    def script_article(self, event: ScriptPlayer.ArticleShown) -> None:
+        self.query_one("#kb", EmptyPane).update(
+            f"The call script asks for KB article {event.article}.\n\nThe knowledge base will show it here.")
 
     @work(thread=True, group="actions")
     def open_with_card(self, key: str, screen: Callable[[TicketCard], Screen]) -> None:
