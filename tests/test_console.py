@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -22,7 +23,9 @@ class Terminal:
     def __init__(self, command: list[str], size: tuple[int, int] = (160, 40)):
         self.socket = f"opconsole-test-{uuid.uuid4().hex[:8]}"
         subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "console", "-x", str(size[0]),
-                        "-y", str(size[1]), f"env TERM=xterm-256color {shlex.join(command)}; sleep 60"], check=True)
+                        "-y", str(size[1]),
+                        # tmux hands the first process COLUMNS=80 LINES=24, which would override the pane's size
+                        f"env -u COLUMNS -u LINES TERM=xterm-256color {shlex.join(command)}; sleep 60"], check=True)
 
     def screen(self) -> str:
         return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "console"],
@@ -115,5 +118,59 @@ def test_an_unknown_operator_ends_the_console_with_exit_2_and_the_reason(tmp_pat
         assert "Traceback" not in screen
         with Store.open(db, create=False) as store:
             assert [o.login for o in store.operators()] == ["op1"]
+    finally:
+        terminal.close()
+
+
+SCALES_SCRIPT = """
+id = "scales-labels"
+title = "Весы не печатают этикетки"
+version = 1
+language = "ru"
+categories = ["pos.scales"]
+keywords = ["весы"]
+
+[steps.roll]
+ask = "Лента этикеток заправлена и горит индикатор готовности?"
+options = [
+  { answer = "Ленты нет, заправили", next = "model" },
+  { answer = "Лента есть, индикатор красный", next = "model" },
+]
+
+[steps.model]
+collect = "device_model"
+prompt = "Модель весов (на шильдике сзади)"
+next = "done"
+
+[steps.done]
+resolve = { code = "instructions", note = "Весы {device_model}: заправили ленту этикеток, печать идёт." }
+"""
+
+
+def test_walk_a_call_script_to_its_outcome_in_a_real_terminal(tmp_path: Path):
+    db, scripts = tmp_path / "real.db", tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "scales.toml").write_text(SCALES_SCRIPT, "utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text('[scripts]\ndirs = ["scripts"]\n', "utf-8")
+    base = [sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "op1", "--config", str(config)]
+    created = subprocess.run([*base, "ticket", "new", "--phone", "+79161234567", "--subject", "Весы в магазине 12",
+                              "--category", "pos.scales", "--json"], check=True, capture_output=True, text=True)
+    key = json.loads(created.stdout)["key"]
+    terminal = Terminal(base)
+    try:
+        terminal.wait_for("Весы не печатают этикетки")  # suggested for the selected ticket
+        terminal.keys("s")
+        terminal.wait_for("Лента этикеток заправлена")
+        terminal.keys("1")
+        terminal.wait_for("Модель весов")
+        terminal.type("CAS CL3000")
+        terminal.keys("Enter")
+        terminal.wait_for("Outcome: resolve")
+        terminal.wait_for(f"Resolve {key}")  # the form opens with the outcome filled in
+        terminal.keys("C-s")
+        resolved = wait_for_store(db, lambda s: (t := s.ticket(key)).status.value == "resolved" and t)
+        assert resolved.resolution_note == "Весы CAS CL3000: заправили ленту этикеток, печать идёт."
+        assert resolved.fields["device_model"] == "CAS CL3000"
     finally:
         terminal.close()

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_workbench import loaded, until
 from textual.widgets import Input, Select
 
 from opconsole.app import OpconsoleApp
-from opconsole.scripts.library import load_library
 from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm
 from opconsole.screens.workbench import WorkbenchScreen
+from opconsole.scripts.library import load_library
 from opconsole.services import Desk
 from opconsole.store import Store
 from opconsole.widgets.script_player import FieldInput, ScriptPlayer
-from test_workbench import loaded, until
 
 EXAMPLE = Path(__file__).parent.parent / "opconsole" / "scripts" / "example.toml"
 

@@ -4,11 +4,13 @@ every bundled script walked to each of its outcomes, runs kept with tickets, and
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import deque
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from opconsole.config import load_config
 from opconsole.errors import InvalidInput
 from opconsole.scripts import engine
 from opconsole.scripts.library import BUNDLED, load_library
-from opconsole.scripts.model import Script, Step, parse_script
+from opconsole.scripts.model import Script, Step, template_names
 from opconsole.scripts.runs import ScriptRuns, script_stats
 from opconsole.services import Desk
 from opconsole.store import Store
@@ -158,7 +160,7 @@ def test_each_script_walks_to_each_of_its_outcomes(script: Script, data):
     assert outcomes
     for outcome, path in outcomes.items():
         state = engine.start(script)
-        for here, there in zip(path, path[1:]):
+        for here, there in pairwise(path):
             step = script.steps[here]
             if step.options:
                 number = next(n for n, o in enumerate(step.options, 1) if o.next == there)
@@ -167,8 +169,12 @@ def test_each_script_walks_to_each_of_its_outcomes(script: Script, data):
                 state = answer_strategy(state, data)
             assert state.step.id == there
         assert state.finished and state.step.id == outcome
-        result = state.outcome({"key": "MSK-000001", "subject": "s", "caller": "c", "phone": "+7", "site": "x"})
-        assert "?" not in result.get("note", "") + result.get("reason", ""), result
+        ticket = {"key": "MSK-000001", "subject": "s", "caller": "c", "phone": "+7", "site": "x"}
+        result = state.outcome(ticket)
+        templates = [state.step.outcome.get("note", ""), state.step.outcome.get("reason", ""),
+                     *state.step.outcome.get("fields", {}).values()]
+        unfilled = {name for t in templates for name in template_names(t)} - set(state.values(ticket))
+        assert not unfilled, f"{outcome}: {unfilled} not collected on the path {path}"
         if result["kind"] == "escalate":
             assert CONFIG.groups[result["group"]].line > 1
 
@@ -243,10 +249,9 @@ def test_starting_another_script_abandons_the_run_and_keeps_what_it_collected(de
 # --- the command line --------------------------------------------------------------------------------
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPCONSOLE_OPERATOR": "op1", "OPCONSOLE_CONFIG": str(cwd / "none.toml")}
     return subprocess.run([sys.executable, "-m", "opconsole", "--db", str(cwd / "cli.db"), *args],
-                          capture_output=True, text=True, cwd=cwd, env={**__import__("os").environ,
-                                                                         "OPCONSOLE_OPERATOR": "op1",
-                                                                         "OPCONSOLE_CONFIG": str(cwd / "none.toml")})
+                          capture_output=True, text=True, cwd=cwd, env=env, check=False)
 
 
 def test_cli_lists_checks_and_counts_scripts(tmp_path: Path):
@@ -260,8 +265,8 @@ def test_cli_lists_checks_and_counts_scripts(tmp_path: Path):
     assert checked.returncode == 0 and checked.stdout == "", checked.stdout + checked.stderr
     bad = cli("scripts", "check", str(FIXTURES / "unreachable.toml"), str(EXAMPLE), cwd=tmp_path)
     assert bad.returncode == 1
-    assert bad.stdout.splitlines() == [f"{FIXTURES / 'unreachable.toml'}:9: step 'orphan' is unreachable: "
-                                       "no step leads to it from 'start'"]
+    assert bad.stdout.splitlines() == [(f"{FIXTURES / 'unreachable.toml'}:9: step 'orphan' is unreachable: "
+                                        "no step leads to it from 'start'")]
     assert "2 script file(s) checked: 1 fine, 1 with 1 problem(s)" in bad.stderr
 
     stats = cli("scripts", "stats", "--json", cwd=tmp_path)
