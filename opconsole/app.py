@@ -99,7 +99,7 @@ class OpconsoleApp(App[None]):
                     self.call_from_thread(self.notify, "\n".join(
                         str(problems[0]) for problems in list(self.library.failed.values())[:3]),
                         title=f"{len(self.library.failed)} call script(s) left out; `opconsole scripts check` "
-                              "lists every problem", severity="warning", timeout=15)
+                              "lists every problem", severity="warning", timeout=15, markup=False)
         return self.library
 
     def load_card(self, key: str) -> TicketCard:
@@ -147,7 +147,6 @@ class OpconsoleApp(App[None]):
             return
         finally:
             self.store_opened.set()
-        self.scripts()
         if wal_reset_bug_affected():
             self.call_from_thread(
                 self.notify, f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store "

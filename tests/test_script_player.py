@@ -9,6 +9,7 @@ from test_workbench import loaded, until
 from textual.widgets import Input, Select
 
 from opconsole.app import OpconsoleApp
+from opconsole.config import load_config
 from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm
 from opconsole.screens.workbench import WorkbenchScreen
@@ -145,3 +146,21 @@ async def test_a_ticket_no_script_fits_says_so(desk: Desk, clock):
         assert "No call script matches" in str(player.query_one("#script-body").render())
         await pilot.press("s")
         assert player.state is None
+
+
+async def test_a_broken_script_is_named_and_the_rest_still_run(desk: Desk, clock, tmp_path: Path):
+    site = tmp_path / "site-scripts"
+    site.mkdir()
+    (site / "broken.toml").write_text('id = "broken"\ntitle = "Broken"\nversion = 1\n\n[steps.start]\n'
+                                      'ask = "?"\noptions = [{ answer = "Yes", next = "nowhere" }]\n', "utf-8")
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[scripts]\ndirs = ["site-scripts"]\n', "utf-8")
+    config = load_config(config_file)
+    desk.register(phone="+79161234567", subject="Забыл пароль", category="accounts.password_reset")
+    app = OpconsoleApp(desk.store.path, config, desk.actor, clock, watch_interval=0.05)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: player_of(app).shown is not None)
+        [note] = [n for n in app._notifications if "left out" in n.title]
+        assert f"{site / 'broken.toml'}:5: step 'start' has no path to an outcome" in note.message
+        assert "password-reset" in [s.id for s in player_of(app).shown.suggestions]

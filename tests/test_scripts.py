@@ -112,6 +112,16 @@ def field_values(step: Step) -> st.SearchStrategy[str]:
     return st.sampled_from(SAMPLES)
 
 
+def answer_any(state: engine.RunState) -> engine.RunState:
+    """The first answer, or a sample value, for the current step."""
+    step = state.step
+    if step.options:
+        return engine.choose(state, 1)
+    if step.kind == "collect":
+        return engine.answer(state, step.choices[0] if step.choices else "ivanova.a")
+    return engine.answer(state, "")
+
+
 def answer_strategy(state: engine.RunState, data) -> engine.RunState:
     step = state.step
     if step.options:
@@ -271,3 +281,19 @@ def test_cli_lists_checks_and_counts_scripts(tmp_path: Path):
 
     stats = cli("scripts", "stats", "--json", cwd=tmp_path)
     assert stats.returncode == 0 and json.loads(stats.stdout) == []
+    with Store.open(tmp_path / "cli.db") as store:  # two runs on one ticket: the first is abandoned
+        desk = Desk(store, CONFIG, "op1")
+        desk.ensure_first_operator()
+        ticket = desk.register(phone="+79161234567", subject="Забыл пароль", channel="phone")
+        runs = ScriptRuns(desk, load_library(CONFIG))
+        first = runs.start(ticket.key, "password-reset")
+        runs.save(first, answer_any(first.state))
+        runs.start(ticket.key, "password-reset")
+    stats = cli("scripts", "stats", "--json", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    [row] = json.loads(stats.stdout)
+    assert (row["script"], row["started"], row["abandoned"], row["active"]) == ("password-reset", 2, 1, 1)
+    assert row["outcomes"] == {"resolve": 0, "escalate": 0, "continue": 0}
+    assert row["abandoned_at"] == [{"step": answer_any(first.state).step.id, "runs": 1}]
+    table = cli("scripts", "stats", cwd=tmp_path)
+    assert table.stdout.splitlines()[1].split()[:7] == ["password-reset", "2", "0", "0", "0", "1", "1"]

@@ -175,8 +175,9 @@ def script_stats(store) -> list[ScriptStats]:
     abandoned = f"(r.state = 'abandoned' OR (r.state = 'active' AND NOT t.{OPEN_STATUS_SQL}))"
     rows = store.conn.execute(
         f"SELECT r.script_id, count(*), "
-        f"sum(r.outcome = 'resolve'), sum(r.outcome = 'escalate'), sum(r.outcome = 'continue'), "
-        f"sum({abandoned}), sum(r.state = 'active' AND t.{OPEN_STATUS_SQL}) "
+        f"count(*) FILTER (WHERE r.outcome = 'resolve'), count(*) FILTER (WHERE r.outcome = 'escalate'), "
+        f"count(*) FILTER (WHERE r.outcome = 'continue'), count(*) FILTER (WHERE {abandoned}), "
+        f"count(*) FILTER (WHERE r.state = 'active' AND t.{OPEN_STATUS_SQL}) "
         f"FROM script_runs r JOIN tickets t ON t.id = r.ticket_id GROUP BY r.script_id ORDER BY r.script_id").fetchall()
     steps: dict[str, list[tuple[str, int]]] = {}
     for script_id, step, count in store.conn.execute(
