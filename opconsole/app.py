@@ -94,7 +94,9 @@ class OpconsoleApp(App[None]):
             if self.library is None:
                 from opconsole.scripts.library import load_library
 
-                self.library = load_library(self.config)
+                from opconsole.kb.index import article_ids
+
+                self.library = load_library(self.config, articles=article_ids(self.reader()) or None)
                 if self.library.failed:
                     self.call_from_thread(self.notify, "\n".join(
                         str(problems[0]) for problems in list(self.library.failed.values())[:3]),
@@ -147,10 +149,33 @@ class OpconsoleApp(App[None]):
             return
         finally:
             self.store_opened.set()
+        self.starter_kb()
         if wal_reset_bug_affected():
             self.call_from_thread(
                 self.notify, f"SQLite {sqlite3.sqlite_version} predates 3.51.3 (WAL-reset bug): back the store "
                 "up regularly with `opconsole backup`", severity="warning", timeout=10)
+
+    def starter_kb(self) -> None:
+        """A store without articles gets the bundled KB (a few hundred ms, after the store is open)."""
+        from opconsole.kb.index import ensure_bundled
+
+        store = self.reader()
+        with store.write():
+            imported = ensure_bundled(store, self.clock(), self.config.categories)
+        if imported is None:
+            return
+        if imported.problems:
+            self.call_from_thread(self.notify, "\n".join(map(str, imported.problems[:3])),
+                                  title="KB articles skipped", severity="warning", markup=False)
+        self.call_from_thread(self.kb_ready)
+
+    def kb_ready(self) -> None:
+        """The starter KB is in: the KB pane proposes articles for the selected ticket again."""
+        from opconsole.widgets.kb_pane import KbPane
+
+        for screen in self.screen_stack:
+            if isinstance(screen, WorkbenchScreen):
+                screen.query_one(KbPane).show_ticket(screen.selected.key if screen.selected else None)
 
     def refuse(self, reason: str) -> None:
         """End the console as the command line ends on bad input: exit 2 and one line on stderr. The

@@ -489,7 +489,7 @@ def scripts_list(session: Session, as_json: bool) -> None:
     """The usable scripts (a script with problems is left out: see `scripts check`)."""
     from opconsole.scripts.library import load_library
 
-    library = load_library(session.config)
+    library = load_library(session.config, articles=known_articles(session))
     found = sorted(library.scripts.values(), key=lambda s: s.id)
     if as_json:
         emit_json([{"id": s.id, "title": s.title, "version": s.version, "language": s.language,
@@ -510,7 +510,7 @@ def scripts_check(session: Session, paths: tuple[Path, ...]) -> None:
     """Check scripts (files or directories; none: the bundled and configured ones). Exit 1 on problems."""
     from opconsole.scripts.library import load_library
 
-    library = load_library(session.config, paths or None)
+    library = load_library(session.config, paths or None, articles=known_articles(session))
     for problem in library.problems:
         click.echo(str(problem))
     checked = len(library.scripts) + len(library.failed)
@@ -518,6 +518,18 @@ def scripts_check(session: Session, paths: tuple[Path, ...]) -> None:
                f"{len(library.problems)} problem(s)", err=True)
     if library.problems:
         sys.exit(1)
+
+
+def known_articles(session: Session) -> set[str]:
+    """The KB articles scripts may show: the store's, or the starter KB's when there is no store yet."""
+    from opconsole.kb.index import article_ids, bundled_ids
+    from opconsole.paths import store_path
+
+    if store_path(session.db).exists():
+        ids = article_ids(session.store())
+        if ids:
+            return ids
+    return bundled_ids()
 
 
 @scripts.command("stats")
@@ -536,6 +548,117 @@ def scripts_stats(session: Session, as_json: bool) -> None:
     table(([s.script_id, s.started, s.outcomes["resolve"], s.outcomes["escalate"], s.outcomes["continue"],
             s.abandoned, s.active, ", ".join(f"{step} ({n})" for step, n in s.abandoned_at[:3])] for s in stats),
           ["SCRIPT", "STARTED", "RESOLVED", "ESCALATED", "CONTINUED", "ABANDONED", "ACTIVE", "ABANDONED AT"])
+
+
+@cli.group(cls=Group)
+def kb() -> None:
+    """The knowledge base: Markdown articles with front matter, searched with stemming (en, ru)."""
+
+
+@kb.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_session
+def kb_import(session: Session, directory: Path) -> None:
+    """Index the articles under DIRECTORY: changed files update, deleted files retire. Exit 1 if any
+    article was skipped."""
+    from opconsole.domain import now_utc
+    from opconsole.kb.index import import_dir
+
+    result = import_dir(session.store(), directory, now_utc(), session.config.categories)
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
+               f"{result.retired} retired, {len(result.problems)} skipped")
+    if result.problems:
+        sys.exit(1)
+
+
+@kb.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_session
+def kb_list(session: Session, as_json: bool) -> None:
+    """The articles in the store."""
+    from opconsole.kb.index import articles
+
+    found = articles(kb_store(session))
+    if as_json:
+        emit_json([{"id": a.id, "title": a.title, "language": a.language, "tags": list(a.tags),
+                    "categories": list(a.categories), "updated": a.updated, "owner": a.owner,
+                    "scripts": list(a.scripts)} for a in found])
+        return
+    table(([a.id, a.language, a.updated or "-", a.title] for a in found), ["ARTICLE", "LANG", "UPDATED", "TITLE"])
+
+
+@kb.command("search")
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--category", metavar="CAT", help="Only articles for this category (or its subcategories).")
+@click.option("--language", type=click.Choice(["en", "ru"]))
+@click.option("--json", "as_json", is_flag=True)
+@pass_session
+def kb_search(session: Session, query: str, limit: int, category: str | None, language: str | None,
+              as_json: bool) -> None:
+    """Ranked articles for QUERY (at least 3 characters), with the matching passage."""
+    from opconsole.domain import check_category
+    from opconsole.kb.index import search
+    from opconsole.kb.text import MIN_QUERY_CHARS, words
+
+    if sum(len(w) for w in words(query)) < MIN_QUERY_CHARS:
+        raise InvalidInput(f"the query needs at least {MIN_QUERY_CHARS} letters or digits")
+    hits = search(kb_store(session), query, limit=limit, category=check_category(session.config, category),
+                  language=language)
+    if as_json:
+        emit_json([{"id": h.id, "title": h.title, "language": h.language, "categories": list(h.categories),
+                    "rank": h.rank, "snippet": h.snippet_text(), "matched": h.matched()} for h in hits])
+        return
+    for hit in hits:
+        click.echo(f"{hit.id}  {hit.title}")
+        click.echo(f"    {hit.snippet_text(lambda word: click.style(word, bold=True))}")
+    if not hits:
+        click.echo("no article matches", err=True)
+
+
+@kb.command("report")
+@click.option("--json", "as_json", is_flag=True)
+@pass_session
+def kb_report(session: Session, as_json: bool) -> None:
+    """The KB's gaps (searches that found nothing or whose results nobody opened), the articles that
+    resolved the most tickets, those rated unhelpful, and stale ones."""
+    from dataclasses import asdict
+
+    from opconsole.domain import now_utc
+    from opconsole.kb.index import report
+
+    found = report(kb_store(session), now_utc().date(), session.config.kb_stale_days)
+    if as_json:
+        emit_json(asdict(found))
+        return
+    sections = (
+        ("Gaps: searches that found nothing or whose results nobody opened", found.gaps,
+         lambda g: f"{g['searches']:>5}  {g['query']}  ({g['found_nothing']} found nothing)"),
+        ("Articles that resolved the most tickets", found.resolving,
+         lambda a: f"{a['resolved_tickets']:>5}  {a['id']}  {a['title']}"),
+        ("Rated unhelpful", found.unhelpful,
+         lambda a: f"{a['not_helped']:>5}  {a['id']}  {a['title']}  (helped {a['helped']})"),
+        (f"Stale: not updated for {session.config.kb_stale_days} days", found.stale,
+         lambda a: f"  {a['updated'] or 'never'}  {a['id']}  {a['title']}"),
+    )
+    for title, rows, line in sections:
+        click.echo(f"{title}:" + ("" if rows else " none"))
+        for row in rows:
+            click.echo("  " + line(row))
+
+
+def kb_store(session: Session):
+    """The store, with the bundled starter KB if it has no articles yet."""
+    from opconsole.domain import now_utc
+    from opconsole.kb.index import ensure_bundled
+
+    store = session.store()
+    if not store.conn.execute("SELECT 1 FROM kb_articles LIMIT 1").fetchone():
+        with store.write():
+            ensure_bundled(store, now_utc(), session.config.categories)
+    return store
 
 
 @cli.group(cls=Group)

@@ -72,6 +72,7 @@ class Config:
     keymap: dict[str, str]  # binding id -> keys, e.g. "ticket.take" = "t,f5"
     sources: tuple[str, ...]
     script_dirs: tuple[Path, ...] = ()  # the site's own call scripts, besides the bundled ones
+    kb_stale_days: int = 365  # an article not updated for longer is reported as stale
 
     def priority(self, impact: str, urgency: str) -> str:
         return self.matrix[(impact, urgency)]
@@ -207,6 +208,7 @@ def build(raw: dict[str, Any], sources: tuple[str, ...]) -> Config:
         keymap={str(k): str(v) for k, v in raw.get("keys", {}).items()},
         sources=sources,
         script_dirs=tuple(Path(d) for d in raw.get("scripts", {}).get("dirs", [])),
+        kb_stale_days=int(raw.get("kb", {}).get("stale_days", 365)),
     )
 
 

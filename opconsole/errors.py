@@ -1,8 +1,10 @@
-"""Errors the operator (or the script driving the CLI) is meant to read.
+"""Errors the operator (or the script driving the CLI) is meant to read, and problems in files people write.
 
 Every error here carries a complete, plain message; the CLI prints it and exits 2, the console shows
 it as a notification. Anything else that escapes is a bug.
 """
+
+from dataclasses import dataclass
 
 
 class OpconsoleError(Exception):
@@ -39,3 +41,14 @@ class StoreError(OpconsoleError):
 
 class ConfigError(OpconsoleError):
     """The configuration file is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem in a file people write (a call script, a KB article): where, and what is wrong."""
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"

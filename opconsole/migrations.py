@@ -162,6 +162,48 @@ MIGRATIONS: list[str] = [
     CREATE INDEX script_runs_ticket ON script_runs (ticket_id, state);
     CREATE INDEX script_runs_script ON script_runs (script_id, state, step);
     """,
+    # 3: the knowledge base (articles, their stemmed full-text index) and what operators do with it
+    """
+    CREATE TABLE kb_articles (
+        num INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        title TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '[]',
+        language TEXT NOT NULL,
+        updated TEXT,
+        owner TEXT,
+        scripts TEXT NOT NULL DEFAULT '[]',
+        body TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        imported_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    CREATE INDEX kb_articles_path ON kb_articles (path);
+    CREATE VIRTUAL TABLE kb_fts USING fts5(title, tags, body, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE TABLE kb_searches (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        query TEXT NOT NULL,
+        results INTEGER NOT NULL,
+        ticket_id TEXT,
+        opened TEXT
+    );
+    CREATE INDEX kb_searches_gaps ON kb_searches (opened, results);
+    CREATE TABLE kb_feedback (
+        id INTEGER PRIMARY KEY,
+        article_id TEXT NOT NULL,
+        ticket_id TEXT REFERENCES tickets (id),
+        operator TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('attached', 'helped', 'not_helped'))
+    );
+    CREATE INDEX kb_feedback_article ON kb_feedback (article_id, kind);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -190,6 +190,21 @@ class Desk:
             self.store.add_event(event)
         return event
 
+    def kb_feedback(self, key: str, article_id: str, kind: str) -> Event:
+        """Attach a KB article to the ticket, or rate it for the ticket ("helped" / "not_helped"): it
+        goes into the ticket's history and the KB report."""
+        from opconsole.kb.index import FEEDBACK, add_feedback
+
+        if kind not in FEEDBACK:
+            raise InvalidInput(f"{kind!r} is not one of: {', '.join(FEEDBACK)}")
+        with self.store.write():
+            ticket = self.store.ticket(key)
+            event = self._event("ticket", ticket.id, None, "ticket.kb", {"kb": [None, f"{FEEDBACK[kind]} {article_id}"]},
+                                None)
+            add_feedback(self.store, article_id, ticket.id, self.actor, kind, event.at)
+            self.store.add_event(event)
+        return event
+
     def record_script(self, key: str, collected: dict[str, str], transcript: str) -> Ticket:
         """A call-script run's end: its collected values into the ticket's fields, its transcript as the note."""
         return self._change(key, "ticket.script", lambda t: replace(t, fields={**t.fields, **collected}),

@@ -16,6 +16,7 @@ from opconsole.screens.workbench import WorkbenchScreen
 from opconsole.scripts.library import load_library
 from opconsole.services import Desk
 from opconsole.store import Store
+from opconsole.widgets.kb_pane import KbPane
 from opconsole.widgets.script_player import FieldInput, ScriptPlayer
 
 EXAMPLE = Path(__file__).parent.parent / "opconsole" / "scripts" / "example.toml"
@@ -73,7 +74,9 @@ async def test_number_keys_answer_backspace_goes_back_and_the_outcome_opens_the_
         assert "folder_path is required" in str(player.query_one("#script-error").render())
         await pilot.press(*"S:", "space", *r"\\fs01\sales", "enter")
         assert step_of(app) == "reconnect-article"
-        assert "kb-map-network-drive" in str(app.screen.query_one("#kb").render())
+        kb = app.screen.query_one(KbPane)
+        await until(pilot, lambda: kb.reading is not None and kb.reading.id == "kb-map-network-drive")
+        assert isinstance(app.focused, ScriptPlayer)  # the article shows; the keys stay with the script
         await pilot.press("enter", "1")
         assert step_of(app) == "resolved"
         await until(pilot, lambda: isinstance(app.screen, ActionForm))

@@ -19,7 +19,9 @@ from opconsole.screens.escalate import EscalateScreen
 from opconsole.screens.forms import ActionForm
 from opconsole.services import Desk
 from opconsole.store import Store
+from opconsole.widgets.kb_pane import KbPane
 from opconsole.widgets.queue_table import QueueTable
+from opconsole.widgets.script_player import ScriptPlayer
 
 
 @pytest.fixture
@@ -44,6 +46,16 @@ async def until(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> 
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not met in time")
+
+
+def panes_follow(app: OpconsoleApp, key: str) -> Callable[[], bool]:
+    """The script and KB panes show what they have for ticket `key` (the KB's suggestions included)."""
+    def check() -> bool:
+        screen = app.screen
+        player, kb = screen.query_one(ScriptPlayer), screen.query_one(KbPane)
+        return (player.shown is not None and player.shown.key == key and kb.ticket is not None
+                and kb.ticket["key"] == key and bool(kb.hits))
+    return check
 
 
 def fresh(desk: Desk, key: str):
@@ -84,7 +96,7 @@ async def test_narrow_layout_shows_one_pane_and_keys_switch_it(stocked: Desk, cl
         await pilot.press("2")
         assert shown() == ["script-pane"] and app.focused.id == "script"
         await pilot.press("tab")
-        assert shown() == ["kb-pane"] and app.focused.id == "kb"
+        assert shown() == ["kb-pane"] and app.focused.id == "kb-query"
         await pilot.press("shift+tab", "shift+tab")
         assert shown() == ["queue-pane"] and app.focused.id == "queue"
 
@@ -391,7 +403,34 @@ def test_workbench_snapshot(size, desk: Desk, clock, snap_compare):
         await until(pilot, loaded(app))
         await until(pilot, lambda: "breaching" in str(app.screen.query_one("#status").render()))
         await pilot.press("down", "down")
+        await until(pilot, lambda: panes_follow(app, app.screen.selected.key)())
         app.clear_notifications()  # the SQLite-version warning depends on the machine
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+async def test_a_reload_read_before_a_cursor_move_does_not_undo_it(stocked: Desk, clock, monkeypatch):
+    import opconsole.queue as queue_module
+
+    app = make_app(stocked, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        await until(pilot, panes_follow(app, "MSK-000001"))  # the start-up's own commits are read
+        await pilot.pause(0.3)
+        held, release = threading.Event(), threading.Event()
+        real_count = queue_module.count
+
+        def held_count(*args):
+            held.set()
+            release.wait(10)
+            return real_count(*args)
+
+        monkeypatch.setattr(queue_module, "count", held_count)
+        app.screen.refresh_data()  # as when another terminal commits
+        await until(pilot, held.is_set)
+        await pilot.press("down")  # while that reload is reading the queue
+        monkeypatch.setattr(queue_module, "count", real_count)
+        release.set()
+        await pilot.pause(0.5)
+        assert app.screen.query_one(QueueTable).current_key == "MSK-000002"

@@ -26,6 +26,7 @@ from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
+from opconsole.widgets.kb_pane import KbPane
 from opconsole.widgets.script_player import ScriptPlayer
 
 if TYPE_CHECKING:
@@ -34,15 +35,11 @@ if TYPE_CHECKING:
     from opconsole.services import Desk
 
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
-SETTLE = 0.15  # seconds the cursor rests before the footer and the script pane follow it
+SETTLE = 0.15  # seconds the cursor rests before the footer, the script and the KB panes follow it
 PANES = ("queue-pane", "script-pane", "kb-pane")
 # actions that move a ticket's status, by the status machine's own names
 STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "escalate"}
 TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card", "script"}
-
-
-class EmptyPane(Static, can_focus=True):
-    """A pane whose feature has not landed yet: says so plainly, and takes focus like the rest."""
 
 
 class StatusBar(Static):
@@ -79,7 +76,7 @@ class WorkbenchScreen(Screen[None]):
         self.selected: QueueRow | None = None
         self.counts: queue.Counts | None = None
         self.footer_timer: Timer | None = None
-        self.script_timer: Timer | None = None
+        self.follow_timer: Timer | None = None
 
     @property
     def console(self) -> OpconsoleApp:
@@ -102,8 +99,7 @@ class WorkbenchScreen(Screen[None]):
                 yield ScriptPlayer(app.script_runs, id="script")
             with Vertical(id="kb-pane", classes="pane") as pane:
                 pane.border_title = "3 Knowledge base"
-                yield EmptyPane("No knowledge base yet.\n\nArticles matching the selected ticket, and a search "
-                                "as you type, will appear here.", id="kb")
+                yield KbPane(id="kb")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -151,14 +147,19 @@ class WorkbenchScreen(Screen[None]):
         self.update_queue_title()
         key = event.row.key if event.row else None
         if key != (previous.key if previous else None):  # the script pane follows once the cursor rests
-            if self.script_timer is not None:
-                self.script_timer.stop()
-            self.script_timer = self.set_timer(SETTLE, lambda: self.query_one(ScriptPlayer).show_ticket(key))
+            if self.follow_timer is not None:
+                self.follow_timer.stop()
+            self.follow_timer = self.set_timer(SETTLE, lambda: self.follow_ticket(key))
         if (event.row.status if event.row else None) != before:
             # The footer recomposes on this (~10 ms): once the cursor rests, not on every row it passes.
             if self.footer_timer is not None:
                 self.footer_timer.stop()
             self.footer_timer = self.set_timer(SETTLE, self.refresh_bindings)
+
+    def follow_ticket(self, key: str | None) -> None:
+        """The script and KB panes follow the selected ticket once the cursor rests."""
+        self.query_one(ScriptPlayer).show_ticket(key)
+        self.query_one(KbPane).show_ticket(key)
 
     # --- layout -------------------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class WorkbenchScreen(Screen[None]):
             pane.set_class(focused is not None and (focused is pane or pane in focused.ancestors), "active")
 
     def pane_target(self, number: int) -> Widget:
-        return self.query_one(("#queue", "#script", "#kb")[number - 1])
+        return self.query_one(("#queue", "#script", "#kb-query")[number - 1])
 
     def action_pane(self, number: int) -> None:
         target = self.pane_target(number)
@@ -295,8 +296,7 @@ class WorkbenchScreen(Screen[None]):
 
     @on(ScriptPlayer.ArticleShown)
     def script_article(self, event: ScriptPlayer.ArticleShown) -> None:
-        self.query_one("#kb", EmptyPane).update(
-            f"The call script asks for KB article {event.article}.\n\nThe knowledge base will show it here.")
+        self.query_one(KbPane).open_article(event.article)
 
     @work(thread=True, group="actions")
     def open_with_card(self, key: str, screen: Callable[[TicketCard], Screen]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from opconsole.scripts.model import Problem, Script, Step, template_names
+from opconsole.errors import Problem
+from opconsole.scripts.model import Script, Step, template_names
 
 if TYPE_CHECKING:
     from opconsole.config import Config

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opconsole.scripts.checker import check_script
-from opconsole.scripts.model import Problem, Script, parse_script
+from opconsole.errors import Problem
+from opconsole.scripts.model import Script, parse_script
 
 if TYPE_CHECKING:
     from opconsole.config import Config

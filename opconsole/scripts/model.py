@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opconsole.errors import Problem
+
 FIELD_TYPES = ("text", "choice", "number", "yesno", "phone")
 MAX_OPTIONS = 9  # options are chosen with the number keys 1-9
 STEP_KINDS = ("ask", "collect", "check", "article", "resolve", "escalate", "continue")
@@ -31,16 +33,6 @@ SCRIPT_KEYS = {"id", "title", "version", "language", "categories", "keywords", "
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 YES, NO = "yes", "no"
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Snapshot:
     total: int
     pages: dict[int, list[QueueRow]]
     cursor_index: int | None  # where the previously selected ticket now is, if still queued
+    moves: int  # the operator's cursor moves counted when the reload began
 
 
 class QueueTable(ScrollView, can_focus=True):
@@ -91,6 +92,7 @@ class QueueTable(ScrollView, can_focus=True):
         self.generation = 0  # counts reloads, so pages read before one are dropped
         self.loaded_once = False
         self.pending_select: str | None = None  # a ticket to move to once the queue shows it
+        self.moves = 0  # cursor moves by the operator: a reload read before the last one is stale
 
     # --- data -------------------------------------------------------------------------------
 
@@ -99,10 +101,10 @@ class QueueTable(ScrollView, can_focus=True):
         its ticket if it can."""
         if select:
             self.pending_select = select
-        self._reload(self.pending_select or self.current_key, int(self.scroll_y), self.size.height or 1)
+        self._reload(self.pending_select or self.current_key, int(self.scroll_y), self.size.height or 1, self.moves)
 
     @work(thread=True, exclusive=True, group="queue-reload")
-    def _reload(self, key: str | None, top: int, height: int) -> None:
+    def _reload(self, key: str | None, top: int, height: int, moves: int) -> None:
         total = self.count()
         index = self.locate(key) if key else None
         anchor = index if index is not None else min(self.cursor, max(total - 1, 0))
@@ -110,9 +112,12 @@ class QueueTable(ScrollView, can_focus=True):
         wanted = {p // PAGE_SIZE for p in (top, top + height, anchor, last)}
         pages = {p: self.fetch_page(p * PAGE_SIZE, PAGE_SIZE) for p in wanted if p * PAGE_SIZE < total}
         if not get_current_worker().is_cancelled:  # a newer reload has started: its view wins
-            self.app.call_from_thread(self._apply, Snapshot(total, pages, index))
+            self.app.call_from_thread(self._apply, Snapshot(total, pages, index, moves))
 
     def _apply(self, snapshot: Snapshot) -> None:
+        if snapshot.moves != self.moves:
+            self.reload()  # the operator moved meanwhile: read again around the ticket now selected
+            return
         self.total = snapshot.total
         self.pages = dict(snapshot.pages)
         self.loading.clear()
@@ -192,6 +197,7 @@ class QueueTable(ScrollView, can_focus=True):
 
     def action_cursor(self, delta: int) -> None:
         if self.total:
+            self.moves += 1
             self.cursor = max(0, min(self.cursor + delta, self.total - 1))
 
     def action_page(self, direction: int) -> None:
@@ -199,6 +205,7 @@ class QueueTable(ScrollView, can_focus=True):
 
     def action_jump(self, index: int) -> None:
         if self.total:
+            self.moves += 1
             self.cursor = index if index >= 0 else self.total - 1
 
     # --- drawing ----------------------------------------------------------------------------

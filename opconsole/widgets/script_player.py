@@ -83,6 +83,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.save_lock = threading.Lock()
         self.saves_sent = self.saves_done = 0
         self.start_when_loaded = False  # `s` came before the selected ticket's scripts were loaded
+        self.wanted: str | None = None  # the ticket the player follows
+        self.generation = 0  # runs started here: what was read before the last one is stale
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -101,21 +103,25 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     # --- loading --------------------------------------------------------------------------------
 
     def show_ticket(self, key: str | None) -> None:
+        self.wanted = key
         if key is None:
             self.display_nothing("No ticket selected.")
             return
-        self.load(key)
+        if self.shown is None or self.shown.key != key:
+            self.load(key, self.generation)
 
     @work(thread=True, exclusive=True, group="script-load")
-    def load(self, key: str) -> None:
+    def load(self, key: str, generation: int) -> None:
         try:
             found = self.runs().for_ticket(key)
         except OpconsoleError as exc:
             self.app.call_from_thread(self.display_nothing, str(exc))
             return
-        self.app.call_from_thread(self.display_ticket, found)
+        self.app.call_from_thread(self.display_ticket, found, generation)
 
-    def display_ticket(self, found: TicketScripts) -> None:
+    def display_ticket(self, found: TicketScripts, generation: int) -> None:
+        if found.key != self.wanted or generation < self.generation:
+            return  # the cursor moved on, or a run started since this was read
         self.shown = found
         self.state = found.run.state if found.run else None
         self.query_one("#script-error", Static).update("")
@@ -292,10 +298,11 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
 
     def start(self, script_id: str, carried: dict[str, str] | None = None) -> None:
         if self.shown is not None:
-            self.start_run(self.shown.key, script_id, carried)
+            self.generation += 1
+            self.start_run(self.shown.key, script_id, carried, self.generation)
 
-    @work(thread=True, exclusive=True, group="script-load")
-    def start_run(self, key: str, script_id: str, carried: dict[str, str] | None) -> None:
+    @work(thread=True, group="script-start")
+    def start_run(self, key: str, script_id: str, carried: dict[str, str] | None, generation: int) -> None:
         try:
             runs = self.runs()
             runs.start(key, script_id, carried)
@@ -303,7 +310,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         except OpconsoleError as exc:
             self.app.call_from_thread(self.part, "error", escape(str(exc)))
             return
-        self.app.call_from_thread(self.display_ticket, found)
+        self.app.call_from_thread(self.display_ticket, found, generation)
 
 
 def hint_for(step) -> str:
