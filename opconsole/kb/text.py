@@ -95,7 +95,7 @@ def snippet(text: str, query: str, width: int = SNIPPET_WORDS) -> list[tuple[str
     found = stems([tokens[i].casefold() for i in positions])
     hit = [s in wanted or (prefix is not None and tokens[i].casefold().startswith(prefix))
            for i, s in zip(positions, found)]
-    start = max(range(max(len(positions) - width, 0) + 1), key=lambda n: (sum(hit[n:n + width]), -n))
+    start = densest_window(hit, width)
     end = min(start + width, len(positions))
     hits = {positions[n] for n in range(start, end) if hit[n]}
     pieces = [("… ", False)] if start > 0 else []
@@ -104,3 +104,14 @@ def snippet(text: str, query: str, width: int = SNIPPET_WORDS) -> list[tuple[str
     if end < len(positions):
         pieces.append((" …", False))
     return pieces
+
+
+def densest_window(hits: list[bool], width: int) -> int:
+    """The first word of the `width`-word window with the most hits (the earliest among equals)."""
+    best = count = sum(hits[:width])
+    start = 0
+    for n in range(1, max(len(hits) - width, 0) + 1):
+        count += hits[n + width - 1] - hits[n - 1]
+        if count > best:
+            best, start = count, n
+    return start
