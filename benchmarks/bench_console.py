@@ -155,6 +155,10 @@ class RecordingDriver(HeadlessDriver):
 
             self._install_hooks()
             self._task = asyncio.get_running_loop().create_task(self._scenario())
+        elif MODE == "kb":  # bench_kb.py: typing into the KB pane
+            import asyncio
+
+            self._task = asyncio.get_running_loop().create_task(self._kb_scenario())
         super().start_application_mode()
 
     # --- frames -------------------------------------------------------------------------------
@@ -171,6 +175,8 @@ class RecordingDriver(HeadlessDriver):
                 self._cold_frame(t)
             elif MODE == "interactive":
                 self._interactive_frame(t, touched)
+            elif MODE == "kb":
+                self._kb_frame(t)
         except Exception as exc:  # a broken check must not pass for a slow app
             import traceback
 
@@ -396,6 +402,100 @@ class RecordingDriver(HeadlessDriver):
             original_apply(snapshot)
 
         table._pages_loaded, table._apply = pages_loaded, apply
+
+    # --- the KB pane (bench_kb.py) ---------------------------------------------------------------
+
+    def _kb_frame(self, t: float) -> None:
+        """A typed character is on screen in the search box; a query's results are on screen: the first
+        result's title in the results list, or the "no article" heading."""
+        probe = self.probe
+        if probe is None or probe.t_dispatch is None or probe.t_content is not None:
+            return
+        pane = self._app.screen.query_one("#kb")
+        box = pane.query_one("#kb-query").region
+        typed = probe.subject
+        if probe.t_first is None and typed[-12:] in self.vt.text(box.y + 1, box.x, box.right):
+            probe.t_first = t
+        if probe.kind == "key" or pane.shown_query != typed:
+            if probe.kind == "key" and probe.t_first is not None:
+                probe.t_content = t
+            return
+        results = pane.query_one("#kb-results").region
+        if pane.hits:
+            title = pane.hits[0].title[:16]
+            shown = any(title in self.vt.text(y, results.x, results.right) for y in range(results.y, results.bottom))
+        else:
+            heading = pane.query_one("#kb-heading").region
+            shown = "No article matches" in self.vt.text(heading.y, heading.x, heading.right)
+        if shown:
+            probe.t_content, probe.target = t, len(pane.hits)
+        else:
+            probe.verify_failures += 1
+
+    async def _kb_scenario(self) -> None:
+        import asyncio
+
+        from textual import events
+
+        app = self._app
+        plan = json.loads(os.environ["BENCH_CONSOLE_PLAN"])
+        rng = random.Random(plan["seed"])
+        result: dict = {"size": SIZE, "queries": [], "keys": []}
+        original_on_event = app.on_event
+
+        async def on_event(event):
+            probe = self.probe
+            if probe is not None and event is probe.event:
+                probe.t_dispatch = time.perf_counter()
+            await original_on_event(event)
+
+        app.on_event = on_event
+
+        async def press(key: str, character: str | None, probe: Probe | None) -> None:
+            event = events.Key(key, character)
+            if probe is not None:
+                probe.event, probe.t_sent = event, time.perf_counter()
+                self.probe = probe
+            self.process_message(event)
+            if probe is not None:
+                deadline = time.perf_counter() + 5.0
+                while probe.t_content is None and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.001)
+                self.probe = None
+
+        try:
+            started = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.05)
+                if time.perf_counter() - started > 120:
+                    raise RuntimeError("the KB pane did not show within 120 s")
+                screen = app.screen
+                if type(screen).__name__ == "WorkbenchScreen" and screen.query("#kb") \
+                        and not any(w.group == "integrity" and not w.is_finished for w in app.workers):
+                    break
+            await asyncio.sleep(0.5)
+            await press("slash", "/", None)
+            await asyncio.sleep(0.2)
+            for query in plan["queries"]:
+                await press("ctrl+u", None, None)  # clear the search box
+                await asyncio.sleep(0.3)
+                for n, character in enumerate(query):
+                    last = n == len(query) - 1
+                    probe = Probe("query" if last else "key", subject=query[:n + 1])
+                    key = "space" if character == " " else character
+                    await press(key, character, probe)
+                    (result["queries"] if last else result["keys"]).append(
+                        {k: v for k, v in vars(probe).items() if k != "event"})
+                    await asyncio.sleep(rng.uniform(0.06, 0.12))  # a quick typist
+                await asyncio.sleep(0.2)
+            result["mem_end"] = memory()
+        except Exception as exc:
+            import traceback
+
+            result["error"] = f"{exc!r}\n{traceback.format_exc()}"
+        with open(os.environ["BENCH_CONSOLE_OUT"], "w", encoding="utf-8") as out:
+            json.dump(result, out)
+        app.exit()
 
     # --- the interactive scenario ---------------------------------------------------------------
 

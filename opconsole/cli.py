@@ -164,6 +164,7 @@ def init(session: Session, site: str | None, demo: bool) -> None:
         with store.write():
             store.set_meta("site_prefix", prefix)
     session.desk  # noqa: B018 - makes the first operator
+    kb_store(session)  # and the starter KB
     if demo and store.count_tickets():
         click.echo("the store already has tickets; no demo day added", err=True)
     elif demo:
