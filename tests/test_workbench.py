@@ -64,9 +64,11 @@ def fresh(desk: Desk, key: str):
 
 
 def loaded(app: OpconsoleApp) -> Callable[[], bool]:
+    """The queue shows its rows, and the script and KB panes have their parts (mounted after the first frame)."""
     def check() -> bool:
         tables = app.screen.query(QueueTable)
-        return bool(tables) and tables.first().loaded_once and tables.first().current_row is not None
+        return (bool(tables) and tables.first().loaded_once and tables.first().current_row is not None
+                and app.screen.query_one(ScriptPlayer).built and app.screen.query_one(KbPane).built)
     return check
 
 

@@ -173,7 +173,8 @@ class WorkbenchScreen(Screen[None]):
             pane.set_class(focused is not None and (focused is pane or pane in focused.ancestors), "active")
 
     def pane_target(self, number: int) -> Widget:
-        return self.query_one(("#queue", "#script", "#kb-query")[number - 1])
+        found = self.query(("#queue", "#script", "#kb-query")[number - 1])
+        return found.first() if found else self.query_one(f"#{PANES[number - 1]}")  # the KB's parts come later
 
     def action_pane(self, number: int) -> None:
         target = self.pane_target(number)

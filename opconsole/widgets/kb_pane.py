@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Input, Markdown, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -56,22 +55,24 @@ class KbPane(Vertical):
         self.reading: ArticleView | None = None
         self.pending_log: tuple[str, int] | None = None  # the last search shown, not yet logged
         self.search_timer: Timer | None = None
+        self.built = False  # the parts are mounted after the first frame
 
     @property
     def console(self) -> OpconsoleApp:
         return self.app  # type: ignore[return-value]
 
-    def compose(self) -> ComposeResult:
-        yield Input(placeholder="search the KB: 3+ letters, Russian or English", id="kb-query")
-        yield Static("", id="kb-heading")
-        yield OptionList(id="kb-results")
-        with VerticalScroll(id="kb-article"):
-            yield Static("", id="kb-meta")
-            yield Markdown("", id="kb-body")
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.build)  # after the console's first frame: ~15 ms it need not wait for
 
-    def focus_search(self) -> None:
-        self.set_class(False, "reading")
-        self.query_one("#kb-query", Input).focus()
+    async def build(self) -> None:
+        if not self.is_attached:  # the console is closing (an unknown operator, say)
+            return
+        # the Markdown viewer joins on the first article (~25 ms of imports)
+        await self.mount(Input(placeholder="search the KB: 3+ letters, Russian or English", id="kb-query"),
+                         Static("", id="kb-heading"), OptionList(id="kb-results"),
+                         VerticalScroll(Static("", id="kb-meta"), id="kb-article"))
+        self.built = True
+        self.show_hits(self.hits, self.shown_query, suggested=not self.shown_query)
 
     # --- the selected ticket ---------------------------------------------------------------------------
 
@@ -79,7 +80,7 @@ class KbPane(Vertical):
         self.flush_log()
         if key is None:
             self.ticket = None
-            if not self.query_one("#kb-query", Input).value:
+            if not self.built or not self.query_one("#kb-query", Input).value:
                 self.show_hits([], "")
             return
         self.load_suggestions(key)
@@ -98,7 +99,7 @@ class KbPane(Vertical):
 
     def ticket_loaded(self, context: dict, hits: list[Hit]) -> None:
         self.ticket = context
-        if not self.query_one("#kb-query", Input).value.strip():
+        if not self.built or not self.query_one("#kb-query", Input).value.strip():
             self.show_hits(hits, "", suggested=True)
 
     # --- searching ---------------------------------------------------------------------------------------
@@ -135,6 +136,8 @@ class KbPane(Vertical):
         self.hits, self.shown_query = hits, query
         if query.strip():
             self.pending_log = (query, len(hits))
+        if not self.built:
+            return  # shown by build()
         results = self.query_one("#kb-results", OptionList)
         results.clear_options()
         results.add_options([Option(hit_text(hit), id=hit.id) for hit in hits])
@@ -180,14 +183,20 @@ class KbPane(Vertical):
             return
         self.app.call_from_thread(self.show_article, found, focus)
 
-    def show_article(self, found: ArticleView, focus: bool) -> None:
+    async def show_article(self, found: ArticleView, focus: bool) -> None:
+        from textual.widgets import Markdown
+
+        if not self.built:
+            return
         self.reading = found
         meta = " · ".join(part for part in (found.id, found.language, f"updated {found.updated}" if found.updated
                                             else "", found.owner or "") if part)
         self.query_one("#kb-meta", Static).update(Text(meta))
-        self.query_one("#kb-body", Markdown).update(f"# {found.title}\n\n{found.body}")
-        self.set_class(True, "reading")
         viewer = self.query_one("#kb-article", VerticalScroll)
+        if not viewer.query("#kb-body"):
+            await viewer.mount(Markdown(id="kb-body"))
+        await self.query_one("#kb-body", Markdown).update(f"# {found.title}\n\n{found.body}")
+        self.set_class(True, "reading")
         viewer.scroll_home(animate=False)
         if focus:
             viewer.focus()
@@ -205,6 +214,8 @@ class KbPane(Vertical):
     # --- the learning loop -------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.built:
+            return None
         if action == "feedback":
             return True if self.ticket and self.article_in_view() else None
         return True

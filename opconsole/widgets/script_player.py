@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Callable
 
 from rich.markup import escape
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
@@ -83,21 +82,26 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.save_lock = threading.Lock()
         self.saves_sent = self.saves_done = 0
         self.start_when_loaded = False  # `s` came before the selected ticket's scripts were loaded
+        self.built = False  # the parts are mounted after the first frame
         self.wanted: str | None = None  # the ticket the player follows
         self.generation = 0  # runs started here: what was read before the last one is stale
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(id="script-head")
-            yield Static(id="script-say")
-            yield Static(id="script-body")
-            yield FieldInput(id="script-input")
-            yield Static(id="script-error")
-            yield Static(id="script-collected")
-            yield Static(id="script-hint")
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.build)  # after the console's first frame: ~10 ms it need not wait for
+
+    async def build(self) -> None:
+        if not self.is_attached:  # the console is closing (an unknown operator, say)
+            return
+        parts = [Static(id=f"script-{name}") for name in ("head", "say", "body")]
+        parts += [FieldInput(id="script-input")]
+        parts += [Static(id=f"script-{name}") for name in ("error", "collected", "hint")]
+        await self.mount(Vertical(*parts))
+        self.built = True
+        if self.shown is not None:
+            self.render_state()
 
     def on_focus(self) -> None:
-        if self.has_class("collecting"):  # a value is asked for: typing goes straight into it
+        if self.built and self.has_class("collecting"):  # a value is asked for: typing goes straight into it
             self.query_one("#script-input", FieldInput).focus()
 
     # --- loading --------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
             return  # the cursor moved on, or a run started since this was read
         self.shown = found
         self.state = found.run.state if found.run else None
-        self.query_one("#script-error", Static).update("")
+        self.part("error", "")
         self.render_state()
         if self.start_when_loaded:
             self.start_when_loaded = False
@@ -141,7 +145,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
 
     def render_state(self) -> None:
         shown, state = self.shown, self.state
-        if shown is None:
+        if shown is None or not self.built:
             return
         if state is None:
             self.render_suggestions(shown)
@@ -203,7 +207,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.part("collected", "")
 
     def part(self, name: str, content: str) -> None:
-        self.query_one(f"#script-{name}", Static).update(content)
+        if self.built:
+            self.query_one(f"#script-{name}", Static).update(content)
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -222,7 +227,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
 
     def action_confirm(self) -> None:
         state = self.state
-        if state is None:
+        if state is None or not self.built:
             return
         if state.finished:
             self.post_outcome()
@@ -252,6 +257,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     def advance(self, move) -> None:
         from opconsole.scripts import engine
 
+        if not self.built:
+            return
         try:
             state = move(engine, self.state)
         except OpconsoleError as exc:
