@@ -1055,24 +1055,33 @@ def import_diagnosis() -> None:
           + ", ".join(f"{pkg} {us / 1000:.0f}" for pkg, us in extra[:10] if us >= 1000))
 
 
-def interactive(store, size, plan: dict, **extra_env: str) -> dict:
+def run_scenario(mode: str, store, size, plan: dict, timeout: float, **extra_env: str) -> dict:
+    """Run the real `opconsole --db STORE` with the recording driver in `mode` (interactive | kb); the
+    scenario's result, or {"error": ...} if the run gave none."""
     import subprocess
     import tempfile
 
     from _common import ROOT, data_dir
 
-    out = tempfile.mktemp(prefix="bench-console-", suffix=".json")
-    env = child_env("interactive", size, BENCH_CONSOLE_OUT=out, BENCH_CONSOLE_PLAN=json.dumps(plan),
-                    BENCH_CONSOLE_CONFIG=str(data_dir() / "empty-config.toml"), **extra_env)
+    out = tempfile.mktemp(prefix=f"bench-console-{mode}-", suffix=".json")
+    env = child_env(mode, size, BENCH_CONSOLE_OUT=out, BENCH_CONSOLE_PLAN=json.dumps(plan), **extra_env)
     argv = [str(ROOT / ".venv" / "bin" / "opconsole"), "--db", str(store)]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=None, text=True, env=env, cwd=data_dir(),
-                          timeout=400)
+                          timeout=timeout, check=False)
     try:
         with open(out, encoding="utf-8") as f:
             result = json.load(f)
         os.unlink(out)
     except (OSError, ValueError):
         result = {"error": f"no result (rc {done.returncode}): {done.stdout[-1000:]}"}
+    return result
+
+
+def interactive(store, size, plan: dict, **extra_env: str) -> dict:
+    from _common import data_dir
+
+    result = run_scenario("interactive", store, size, plan, timeout=400,
+                          BENCH_CONSOLE_CONFIG=str(data_dir() / "empty-config.toml"), **extra_env)
     if "error" in result:
         print(f"  the console run failed: {result['error']}")
         print("RESULT: could not measure")

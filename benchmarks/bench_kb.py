@@ -125,7 +125,7 @@ def main() -> None:
     print(f"  articles: {directory.relative_to(_common.ROOT)} ({size / 1e6:.0f} MB)")
     store_path = data_dir() / "kb-bench.db"
     _common.remove_store(store_path)
-    now = datetime(2026, 11, 27, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 27, tzinfo=timezone.utc)  # noqa: UP017
     results = []
     with Store.open(store_path, site_prefix="MSK") as store:
         start = time.perf_counter()
@@ -179,27 +179,13 @@ TYPED = ["принтер не печатает", "vpn не подключает�
 
 def on_screen(store_path: Path, count: int) -> list[dict]:
     """Part 4: the console on the 20k-article store, typing into the KB pane."""
-    import os
-    import subprocess
-    import tempfile
-
     import bench_console
-    from _common import ROOT
 
     queries_typed = (TYPED * (count // len(TYPED) + 1))[:count]
-    out = tempfile.mktemp(prefix="bench-kb-", suffix=".json")
-    env = bench_console.child_env("kb", (180, 50), BENCH_CONSOLE_OUT=out,
-                                  BENCH_CONSOLE_PLAN=json.dumps({"seed": 3, "queries": queries_typed}))
     print(f"\n4. the console on this store: {len(queries_typed)} queries typed into the KB pane, character by "
           "character (terminal 180x50)", flush=True)
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "opconsole"), "--db", str(store_path)], env=env,
-                          cwd=data_dir(), stdout=subprocess.PIPE, stderr=None, text=True, timeout=600)
-    try:
-        with open(out, encoding="utf-8") as f:
-            found = json.load(f)
-        os.unlink(out)
-    except (OSError, ValueError):
-        found = {"error": f"no result (rc {done.returncode}): {done.stdout[-500:]}"}
+    found = bench_console.run_scenario("kb", store_path, (180, 50), {"seed": 3, "queries": queries_typed},
+                                       timeout=600)
     if "error" in found:
         print(f"  the console run failed: {found['error']}")
         return [{"label": "results on screen <= 300 ms", "met": False}]
