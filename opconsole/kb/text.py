@@ -29,11 +29,6 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.casefold())
 
 
-def stem(word: str) -> str:
-    """The index form of one lowercase word."""
-    return stems([word])[0]
-
-
 def stems(words_: list[str]) -> list[str]:
     """Index forms of lowercase words, one stemWords call per alphabet (the index build stems millions)."""
     out = list(words_)

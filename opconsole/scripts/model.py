@@ -89,9 +89,6 @@ class Script:
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
 
-    def collected_fields(self) -> set[str]:
-        return {s.text for s in self.steps.values() if s.kind == "collect"}
-
 
 class LineIndex:
     """Where things are in a TOML file: table headers, keys within a table, `next` references.
