@@ -216,8 +216,8 @@ class KbPane(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.built:
             return None
-        if action == "feedback":
-            return True if self.ticket and self.article_in_view() else None
+        if action == "feedback":  # with a ticket selected the keys stay here, never reaching the workbench's
+            return True if self.ticket else None
         return True
 
     def article_in_view(self) -> str | None:
@@ -228,7 +228,9 @@ class KbPane(Vertical):
 
     def action_feedback(self, kind: str) -> None:
         article_id, ticket = self.article_in_view(), self.ticket
-        if article_id and ticket:
+        if not article_id:
+            self.app.notify("Highlight or open an article first.", timeout=3)
+        elif ticket:
             self.send_feedback(ticket["key"], article_id, kind)
 
     @work(thread=True, group="kb-feedback")
