@@ -220,3 +220,26 @@ def test_cli_imports_lists_searches_and_reports(tmp_path: Path, kb_dir: Path):
     assert short.returncode == 2 and short.stderr.startswith("opconsole: the query needs at least 3")
     reported = cli(tmp_path, "kb", "report", "--json")
     assert reported.returncode == 0 and set(json.loads(reported.stdout)) == {"gaps", "resolving", "unhelpful", "stale"}
+
+
+def test_a_second_file_cannot_take_an_articles_id_but_a_renamed_file_keeps_it(store: Store, kb_dir: Path):
+    import_dir(store, kb_dir, NOW)
+    copy = kb_dir / "a-copy.md"
+    copy.write_text((kb_dir / "kb-password.md").read_text("utf-8").replace("Смена пароля", "Копия"), "utf-8")
+    result = import_dir(store, kb_dir, NOW)
+    assert [p.message for p in result.problems] == [f"article id 'kb-password' is already used by {kb_dir / 'kb-password.md'}"]
+    assert ids(search(store, "смена ")) == ["kb-password"]
+    copy.unlink()
+    (kb_dir / "kb-password.md").rename(kb_dir / "renamed.md")
+    renamed = import_dir(store, kb_dir, NOW)
+    assert (renamed.added, renamed.updated, renamed.retired, renamed.problems) == (0, 1, 0, [])
+    assert ids(search(store, "смена ")) == ["kb-password"]
+
+
+def test_a_front_matter_key_with_regex_characters_is_reported_not_raised(store: Store, kb_dir: Path):
+    (kb_dir / "odd.md").write_text('---\ntitle: x\n"see (x": 1\n---\nbody\n', "utf-8")
+    result = import_dir(store, kb_dir, NOW)
+    assert [str(p).removeprefix(str(kb_dir) + "/") for p in result.problems] == [
+        "odd.md:3: unknown front matter key 'see (x'; use categories, id, language, owner, scripts, tags, title, "
+        "updated"]
+    assert result.added == 4

@@ -167,3 +167,31 @@ async def test_a_broken_script_is_named_and_the_rest_still_run(desk: Desk, clock
         [note] = [n for n in app._notifications if "left out" in n.title]
         assert f"{site / 'broken.toml'}:5: step 'start' has no path to an outcome" in note.message
         assert "password-reset" in [s.id for s in player_of(app).shown.suggestions]
+
+
+async def test_esc_leaves_the_script_for_the_queue(desk: Desk, clock):
+    drive_ticket(desk)
+    app = make_app(desk, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await start_script(pilot, app)
+        await pilot.press("escape")
+        assert app.focused is app.screen.query_one("#queue")
+
+
+async def test_the_script_stays_with_its_ticket_when_the_ticket_leaves_the_view(desk: Desk, clock):
+    from opconsole.queue import QueueFilter
+
+    first = drive_ticket(desk)
+    desk.register(phone="+79161234568", subject="Другая заявка", category="printing.not_printing")
+    app = make_app(desk, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, loaded(app))
+        app.screen.set_filter(QueueFilter("unassigned"))
+        await until(pilot, lambda: app.screen.query_one("#queue").total == 2)
+        await pilot.press("s")  # takes the ticket: it leaves the unassigned view
+        await until(pilot, lambda: step_of(app) == "which-drive")
+        await until(pilot, lambda: app.screen.query_one("#queue").total == 1)
+        await pilot.pause(0.4)
+        assert player_of(app).shown.key == first and step_of(app) == "which-drive"
+        await pilot.press("1")
+        assert step_of(app) == "drive-letter"

@@ -297,3 +297,30 @@ def test_cli_lists_checks_and_counts_scripts(tmp_path: Path):
     assert row["abandoned_at"] == [{"step": answer_any(first.state).step.id, "runs": 1}]
     table = cli("scripts", "stats", cwd=tmp_path)
     assert table.stdout.splitlines()[1].split()[:7] == ["password-reset", "2", "0", "0", "0", "1", "1"]
+
+
+def test_suggestions_with_equal_titles_and_scores_do_not_break(tmp_path: Path):
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.toml").write_text(EXAMPLE.read_text("utf-8").replace(
+            'id = "example-mapped-drive"', f'id = "example-{name}"'), "utf-8")
+    library = load_library(CONFIG, [tmp_path])
+    assert [s.id for s in library.suggest("file_access.drive_mapping", "")] == ["example-one", "example-two"]
+
+
+def test_a_choice_answer_in_other_digits_is_refused_not_raised():
+    script = load_library(CONFIG, [EXAMPLE]).scripts["example-mapped-drive"]
+    state = engine.answer(engine.choose(engine.choose(engine.start(script), 2), 1), r"\\fs01\sales")
+    state = engine.answer(state, "ivanova.a")
+    with pytest.raises(InvalidInput, match="is not one of"):
+        engine.answer(state, "²")
+
+
+def test_a_late_save_does_not_bring_an_ended_run_back(desk: Desk):
+    ticket = desk.register(phone="+79161234567", subject="Диск", channel="phone")
+    runs = ScriptRuns(desk, load_library(CONFIG, [EXAMPLE]))
+    first = runs.start(ticket.key, "example-mapped-drive")
+    runs.start(ticket.key, "example-mapped-drive")  # restarted: the first run is abandoned
+    with pytest.raises(InvalidInput, match="this script run has ended"):
+        runs.save(first, engine.choose(first.state, 1))
+    active = desk.store.conn.execute("SELECT count(*) FROM script_runs WHERE state = 'active'").fetchone()[0]
+    assert active == 1

@@ -70,7 +70,7 @@ def parse_article(path: str, text: str, categories: Collection[str] | None = Non
         return problem(2, "front matter must be 'key: value' lines")
 
     def line_of(key: str) -> int:
-        return next((n + 1 for n in range(1, end) if re.match(rf"\s*{key}\s*:", lines[n])), 1)
+        return next((n + 1 for n in range(1, end) if re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*:", lines[n])), 1)
 
     unknown = sorted(set(map(str, meta)) - FIELDS)
     if unknown:

@@ -87,8 +87,10 @@ def import_dir(store, directory: Path, now: datetime, categories: Collection[str
                 result.unchanged += 1
                 continue
             article, problem = parse_article(name, text, categories)
-            if problem is None and article.id in seen_ids:
-                problem = Problem(name, 1, f"article id {article.id!r} is already used by {seen_ids[article.id]}")
+            if problem is None:
+                owner = seen_ids.get(article.id) or other_file_with(store, article.id, name)
+                if owner:
+                    problem = Problem(name, 1, f"article id {article.id!r} is already used by {owner}")
             if problem is not None:
                 result.problems.append(problem)
                 continue
@@ -99,10 +101,17 @@ def import_dir(store, directory: Path, now: datetime, categories: Collection[str
             result.added += added
             result.updated += not added
         for name, row in known.items():
-            if name not in seen_paths:
+            moved = store.conn.execute("SELECT path FROM kb_articles WHERE num = ?", (row[1],)).fetchone()[0] != name
+            if name not in seen_paths and not moved:  # a renamed file's article lives on under its new name
                 retire(store, row[1], stamp)
                 result.retired += 1
     return result
+
+
+def other_file_with(store, article_id: str, path: str) -> str | None:
+    """The file that holds article `article_id` now, if it is another file and still exists."""
+    row = store.conn.execute("SELECT path FROM kb_articles WHERE id = ? AND retired_at IS NULL", (article_id,)).fetchone()
+    return row[0] if row and row[0] != path and Path(row[0]).exists() else None
 
 
 def like_prefix(directory: Path) -> str:

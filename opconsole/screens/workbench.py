@@ -146,7 +146,10 @@ class WorkbenchScreen(Screen[None]):
         self.selected = event.row
         self.update_queue_title()
         key = event.row.key if event.row else None
-        if key != (previous.key if previous else None):  # the script pane follows once the cursor rests
+        # The panes follow once the cursor rests; a reload that moves it (the ticket being worked left this
+        # view) does not take them away from a script in progress.
+        if key != (previous.key if previous else None) and (event.by_operator or not self.query_one(
+                ScriptPlayer).running):
             if self.follow_timer is not None:
                 self.follow_timer.stop()
             self.follow_timer = self.set_timer(SETTLE, lambda: self.follow_ticket(key))
@@ -277,8 +280,8 @@ class WorkbenchScreen(Screen[None]):
         """Resume the selected ticket's call script, or start the best one suggested for it."""
         player = self.query_one(ScriptPlayer)
         if player.shown is None or player.shown.key != self.selected.key:
-            player.show_ticket(self.selected.key)  # the cursor has not rested yet: load, then start
-            player.start_when_loaded = True
+            player.start_when_loaded = self.selected.key  # the cursor has not rested yet: load, then start
+            player.show_ticket(self.selected.key)
         elif not player.start_best():
             self.app.notify("No call script matches this ticket; classify it, or see `opconsole scripts list`.",
                             timeout=5)

@@ -141,7 +141,7 @@ def field_value(step: Step, raw: str, phone_region: str) -> str:
             raise InvalidInput(f"{text!r} does not look like a valid {step.text} (expected {step.pattern})")
         return text
     if kind == "choice":
-        if text.isdigit() and 1 <= int(text) <= len(step.choices):
+        if text.isdecimal() and 1 <= int(text) <= len(step.choices):
             return step.choices[int(text) - 1]
         match = next((c for c in step.choices if c.casefold() == text.casefold()), None)
         if match is None:

@@ -42,8 +42,8 @@ class Library:
             if not (exact or hits):
                 continue
             related = top is not None and any(c.split(".", 1)[0] == top for c in script.categories)
-            scored.append((-(10 * exact + 3 * hits + related), script.title, script))
-        return [script for _score, _title, script in sorted(scored)[:limit]]
+            scored.append((-(10 * exact + 3 * hits + related), script.title, script.id, script))
+        return [entry[-1] for entry in sorted(scored, key=lambda entry: entry[:3])[:limit]]
 
 
 def script_files(dirs: Iterable[Path]) -> list[Path]:

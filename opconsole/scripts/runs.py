@@ -93,7 +93,12 @@ class ScriptRuns:
                 raise InvalidInput(f"ticket {ticket.key} is {ticket.status.label}; reopen it to run a script")
             if ticket.status in (Status.NEW, Status.WAITING):  # running its script is working on it
                 ticket = self.desk.take(ticket.key)
-            previous = self.active(ticket.key)
+            try:
+                previous = self.active(ticket.key)
+            except InvalidInput:  # its stored text no longer replays: it cannot go on, so it ends here
+                previous = None
+                self.store.conn.execute("UPDATE script_runs SET state = 'abandoned', updated_at = ? "
+                                        "WHERE ticket_id = ? AND state = 'active'", (now, ticket.id))
             if previous is not None:
                 self.abandon(previous)
             version_id = self._version_id(script, now)
@@ -105,11 +110,13 @@ class ScriptRuns:
         return Run(run_id, ticket.key, state)
 
     def save(self, run: Run, state: RunState) -> Run:
-        """Keep the run's progress; when it reaches an outcome, finish it and record it on the ticket."""
+        """Keep the run's progress; when it reaches an outcome, finish it and record it on the ticket.
+        A run that has ended (finished, or abandoned for another) is not brought back by a late save."""
         finished = state.finished
         with self.store.write():
-            self._update(run.id, state, "finished" if finished else "active",
-                         state.step.kind if finished else None)
+            if not self._update(run.id, state, "finished" if finished else "active",
+                                state.step.kind if finished else None):
+                raise InvalidInput("this script run has ended; start the script again to change its answers")
             if finished:
                 self._record(run.ticket_key, state, f"finished: {describe(state)}")
         return replace(run, state=state)
@@ -117,15 +124,18 @@ class ScriptRuns:
     def abandon(self, run: Run) -> None:
         """Stop the run where it is; what it collected and its transcript still go on the ticket."""
         with self.store.write():
-            self._update(run.id, run.state, "abandoned", None)
+            if not self._update(run.id, run.state, "abandoned", None):
+                return  # it had ended already
             if run.state.answers and self.store.ticket(run.ticket_key).status not in ENDED_STATUSES:
                 self._record(run.ticket_key, run.state, f"stopped at step {run.state.step.id!r}")
 
-    def _update(self, run_id: str, state: RunState, status: str, outcome: str | None) -> None:
+    def _update(self, run_id: str, state: RunState, status: str, outcome: str | None) -> bool:
+        """Write an active run's progress or end; False if the run is not active any more."""
         answers = json.dumps([[a.step, a.value] for a in state.answers], ensure_ascii=False)
-        self.store.conn.execute(
-            "UPDATE script_runs SET state = ?, step = ?, answers = ?, outcome = ?, updated_at = ? WHERE id = ?",
-            (status, state.step.id, answers, outcome, to_iso(self.desk.clock()), run_id))
+        return self.store.conn.execute(
+            "UPDATE script_runs SET state = ?, step = ?, answers = ?, outcome = ?, updated_at = ? "
+            "WHERE id = ? AND state = 'active'",
+            (status, state.step.id, answers, outcome, to_iso(self.desk.clock()), run_id)).rowcount == 1
 
     def _record(self, ticket_key: str, state: RunState, ending: str) -> None:
         collected = {name: value for name, value in state.collected.items() if value}

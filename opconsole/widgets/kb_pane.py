@@ -55,6 +55,7 @@ class KbPane(Vertical):
         self.reading: ArticleView | None = None
         self.pending_log: tuple[str, int] | None = None  # the last search shown, not yet logged
         self.search_timer: Timer | None = None
+        self.wanted: str | None = None  # the selected ticket the pane follows
         self.built = False  # the parts are mounted after the first frame
 
     @property
@@ -78,14 +79,15 @@ class KbPane(Vertical):
 
     def show_ticket(self, key: str | None) -> None:
         self.flush_log()
+        self.ticket = None  # until this ticket is read: feedback waits, and never goes to the previous one
+        self.wanted = key
         if key is None:
-            self.ticket = None
             if not self.built or not self.query_one("#kb-query", Input).value:
                 self.show_hits([], "")
             return
         self.load_suggestions(key)
 
-    @work(thread=True, exclusive=True, group="kb-search")
+    @work(thread=True, exclusive=True, group="kb-suggest")
     def load_suggestions(self, key: str) -> None:
         from opconsole.kb.index import suggest
 
@@ -98,6 +100,8 @@ class KbPane(Vertical):
             self.app.call_from_thread(self.ticket_loaded, context, hits)
 
     def ticket_loaded(self, context: dict, hits: list[Hit]) -> None:
+        if context["key"] != self.wanted:
+            return  # the selection moved on meanwhile
         self.ticket = context
         if not self.built or not self.query_one("#kb-query", Input).value.strip():
             self.show_hits(hits, "", suggested=True)
@@ -128,13 +132,13 @@ class KbPane(Vertical):
 
         hits = search(self.console.reader(), query, limit=RESULTS)
         if not get_current_worker().is_cancelled:  # a newer query is on its way: its results win
-            self.app.call_from_thread(self.show_hits, hits, query)
+            self.app.call_from_thread(lambda: self.show_hits(hits, query, searched=True))
 
-    def show_hits(self, hits: list[Hit], query: str, suggested: bool = False) -> None:
+    def show_hits(self, hits: list[Hit], query: str, suggested: bool = False, searched: bool = False) -> None:
         if query.strip() and self.pending_log and not query.startswith(self.pending_log[0].rstrip()):
             self.flush_log()  # a new search, not the same one typed further
         self.hits, self.shown_query = hits, query
-        if query.strip():
+        if searched:  # a search that ran (3+ letters) is logged once the operator is done with it
             self.pending_log = (query, len(hits))
         if not self.built:
             return  # shown by build()
@@ -201,7 +205,7 @@ class KbPane(Vertical):
         if focus:
             viewer.focus()
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if self.has_class("reading"):
             self.set_class(False, "reading")
             self.query_one("#kb-results", OptionList).focus()
@@ -209,7 +213,7 @@ class KbPane(Vertical):
             self.query_one("#kb-query", Input).focus()
         else:
             self.flush_log()
-            self.screen.run_action("pane(1)")
+            await self.screen.run_action("pane(1)")
 
     # --- the learning loop -------------------------------------------------------------------------------
 
@@ -251,11 +255,13 @@ class KbPane(Vertical):
             self.pending_log = None
             self.log(query, count, None)
 
-    @work(thread=True, group="kb-log")
     def log(self, query: str, results: int, opened: str | None) -> None:
+        self.write_log(query, results, opened, self.ticket["id"] if self.ticket else None)
+
+    @work(thread=True, group="kb-log")
+    def write_log(self, query: str, results: int, opened: str | None, ticket_id: str | None) -> None:
         from opconsole.kb.index import log_search
 
-        ticket_id = self.ticket["id"] if self.ticket else None
         log_search(self.console.reader(), self.console.actor, query, results, opened, ticket_id, self.console.clock())
 
 

@@ -73,11 +73,12 @@ class QueueTable(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
     class Highlighted(Message):
-        """The cursor rests on a ticket (None: the queue is empty)."""
+        """The cursor rests on a ticket (None: the queue is empty). `by_operator`: moved by a key, not
+        by a reload (the ticket under the cursor left the view, say)."""
 
-        def __init__(self, row: QueueRow | None):
+        def __init__(self, row: QueueRow | None, by_operator: bool):
             super().__init__()
-            self.row = row
+            self.row, self.by_operator = row, by_operator
 
     def __init__(self, fetch_page: Callable[[int, int], list[QueueRow]], locate: Callable[[str], int | None],
                  count: Callable[[], int], clock: Callable[[], datetime], calendar_of: Callable[[str], Calendar],
@@ -93,6 +94,8 @@ class QueueTable(ScrollView, can_focus=True):
         self.loaded_once = False
         self.pending_select: str | None = None  # a ticket to move to once the queue shows it
         self.moves = 0  # cursor moves by the operator: a reload read before the last one is stale
+        self.moves_reported = 0
+        self.last_by_operator = False
 
     # --- data -------------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class QueueTable(ScrollView, can_focus=True):
         while len(self.pages) > MAX_PAGES:
             del self.pages[max((p for p in self.pages if p not in pinned), key=lambda p: abs(p - current))]
         if current in loaded:
-            self.post_message(self.Highlighted(self.row_at(self.cursor)))
+            self.post_message(self.Highlighted(self.row_at(self.cursor), self.last_by_operator))
 
     def row_at(self, index: int) -> QueueRow | None:
         rows = self.pages.get(index // PAGE_SIZE)
@@ -193,7 +196,8 @@ class QueueTable(ScrollView, can_focus=True):
             for index in (new, new + height, new - height):
                 if 0 <= index < self.total:
                     self._request(index // PAGE_SIZE)
-        self.post_message(self.Highlighted(row))
+        self.last_by_operator, self.moves_reported = self.moves != self.moves_reported, self.moves
+        self.post_message(self.Highlighted(row, self.last_by_operator))
 
     def action_cursor(self, delta: int) -> None:
         if self.total:

@@ -81,7 +81,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.state: RunState | None = None
         self.save_lock = threading.Lock()
         self.saves_sent = self.saves_done = 0
-        self.start_when_loaded = False  # `s` came before the selected ticket's scripts were loaded
+        self.start_when_loaded: str | None = None  # `s` came before this ticket's scripts were loaded
         self.built = False  # the parts are mounted after the first frame
         self.wanted: str | None = None  # the ticket the player follows
         self.generation = 0  # runs started here: what was read before the last one is stale
@@ -100,6 +100,11 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         if self.shown is not None:
             self.render_state()
 
+    @property
+    def running(self) -> bool:
+        """A run is under way here (started, not at its outcome)."""
+        return self.state is not None and not self.state.finished
+
     def on_focus(self) -> None:
         if self.built and self.has_class("collecting"):  # a value is asked for: typing goes straight into it
             self.query_one("#script-input", FieldInput).focus()
@@ -107,6 +112,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     # --- loading --------------------------------------------------------------------------------
 
     def show_ticket(self, key: str | None) -> None:
+        if key != self.start_when_loaded:
+            self.start_when_loaded = None  # `s` was for another ticket
         self.wanted = key
         if key is None:
             self.display_nothing("No ticket selected.")
@@ -130,13 +137,13 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.state = found.run.state if found.run else None
         self.part("error", "")
         self.render_state()
-        if self.start_when_loaded:
-            self.start_when_loaded = False
+        if self.start_when_loaded == found.key:
+            self.start_when_loaded = None
             if not self.start_best():
                 self.part("error", "No call script matches this ticket.")
 
     def display_nothing(self, text: str) -> None:
-        self.shown, self.state = None, None
+        self.shown, self.state, self.start_when_loaded = None, None, None
         self.set_class(False, "collecting")
         for part, content in (("head", ""), ("say", ""), ("body", text), ("collected", ""), ("hint", "")):
             self.query_one(f"#script-{part}", Static).update(content)
@@ -213,8 +220,11 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     # --- keys -------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("back", "restart") and self.state is None:
-            return None
+        if action == "restart" and self.state is None or action == "back" and not self.running:
+            return None  # an outcome is recorded on the ticket once reached: restart to change it
+        if action == "choose":  # a number with nothing to choose goes on to the workbench (pane keys)
+            choices = self.state.step.options if self.state else self.shown.suggestions if self.shown else ()
+            return True if parameters and int(parameters[0]) <= len(choices) else None
         return True
 
     def action_choose(self, number: int) -> None:
@@ -244,15 +254,15 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
 
     @on(FieldInput.BackRequested)
     def action_back(self) -> None:
-        if self.state is not None and self.state.answers:
+        if self.running and self.state.answers:
             self.advance(lambda engine, s: engine.back(s))
 
     def action_restart(self) -> None:
         if self.state is not None:
             self.start(self.state.script.id)
 
-    def action_leave(self) -> None:
-        self.screen.run_action("pane(1)")
+    async def action_leave(self) -> None:
+        await self.screen.run_action("pane(1)")
 
     def advance(self, move) -> None:
         from opconsole.scripts import engine
@@ -327,5 +337,5 @@ def hint_for(step) -> str:
         return "enter confirms · backspace in an empty field goes back · esc queue"
     if step.is_outcome:
         return "enter opens the " + {"resolve": "resolve form", "escalate": "escalation form",
-                                     "continue": "next script"}[step.kind] + " · backspace back"
+                                     "continue": "next script"}[step.kind] + " · ctrl+r restart"
     return "enter goes on · backspace back"
