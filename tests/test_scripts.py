@@ -324,3 +324,31 @@ def test_a_late_save_does_not_bring_an_ended_run_back(desk: Desk):
         runs.save(first, engine.choose(first.state, 1))
     active = desk.store.conn.execute("SELECT count(*) FROM script_runs WHERE state = 'active'").fetchone()[0]
     assert active == 1
+
+
+def test_a_continue_into_a_script_left_out_is_reported(tmp_path: Path):
+    (tmp_path / "broken.toml").write_text('id = "broken"\ntitle = "Broken"\nversion = 1\n\n[steps.start]\n'
+                                          'ask = "?"\noptions = [{ answer = "Yes", next = "nowhere" }]\n', "utf-8")
+    (tmp_path / "hands-over.toml").write_text('id = "hands-over"\ntitle = "Hands over"\nversion = 1\n\n'
+                                              '[steps.start]\ncontinue = "broken"\n', "utf-8")
+    library = load_library(CONFIG, [tmp_path])
+    assert not library.scripts
+    assert f"{tmp_path / 'hands-over.toml'}:5: step 'start' continues in script 'broken', which is left out" \
+           in "\n".join(map(str, library.problems))
+
+
+def test_an_optional_field_does_not_count_for_an_escalation(tmp_path: Path):
+    text = (FIXTURES / "escalation-incomplete.toml").read_text("utf-8")
+    optional = text.replace('[steps.speed]\ncollect = "speed_test"\n', '[steps.speed]\ncollect = "speed_test"\n'
+                            'required = false\n').replace('{ answer = "Skip it", next = "to-network" },\n', "")
+    (tmp_path / "optional.toml").write_text(optional, "utf-8")
+    messages = [p.message for p in load_library(CONFIG, [tmp_path / "optional.toml"]).problems]
+    assert any("needs speed_test" in m for m in messages), messages
+
+
+def test_numbers_must_be_finite_and_plain():
+    step = Step(id="size", kind="collect", text="archive_size", line=1, field_type="number", next="x")
+    for bad in ("nan", "inf", "1_000"):
+        with pytest.raises(InvalidInput, match="is not a number"):
+            engine.field_value(step, bad, "RU")
+    assert engine.field_value(step, "2,5", "RU") == "2.5"

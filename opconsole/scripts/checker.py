@@ -150,7 +150,9 @@ def collected_before(script: Script, *, every_path: bool = False) -> dict[str, s
         changed = False
         incoming: dict[str, list[set[str]]] = {s: [] for s in steps}
         for step in steps.values():
-            out = before[step.id] | ({step.text} if step.kind == "collect" and step.text else set())
+            # an optional field may be left empty, so it cannot be counted on when every path must give it
+            gives = step.kind == "collect" and step.text and (step.required or not every_path)
+            out = before[step.id] | ({step.text} if gives else set())
             for target in step.successors():
                 if target in steps and target != script.start:
                     incoming[target].append(out)

@@ -7,6 +7,7 @@ never drift from what its transcript says.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -152,6 +153,8 @@ def field_value(step: Step, raw: str, phone_region: str) -> str:
             number = float(text.replace(",", ".").replace(" ", ""))
         except ValueError:
             raise InvalidInput(f"{text!r} is not a number") from None
+        if "_" in text or not math.isfinite(number):
+            raise InvalidInput(f"{text!r} is not a number")
         if step.minimum is not None and number < step.minimum or step.maximum is not None and number > step.maximum:
             raise InvalidInput(f"{step.text} must be between {plain(step.minimum)} and {plain(step.maximum)}")
         return plain(number)

@@ -82,13 +82,26 @@ def load_library(config: Config, paths: Iterable[Path] | None = None,
             library.problems.extend(problems)
             library.failed[str(path)] = problems
     ids = set(parsed)
-    for script, problems in parsed.values():
-        problems = problems + check_script(script, config, scripts=ids, articles=articles)
-        if problems:
-            library.problems.extend(problems)
-            library.failed[script.path] = problems
+    checked = {sid: problems + check_script(script, config, scripts=ids, articles=articles)
+               for sid, (script, problems) in parsed.items()}
+    usable = {sid for sid, problems in checked.items() if not problems}
+    while True:  # a script that continues in one left out cannot finish either
+        stranded = {sid for sid in usable if any(step.kind == "continue" and step.text not in usable
+                                                 for step in parsed[sid][0].steps.values())}
+        if not stranded:
+            break
+        for sid in stranded:
+            script = parsed[sid][0]
+            checked[sid] = [Problem(script.path, step.line, f"step {step.id!r} continues in script {step.text!r}, "
+                                    "which is left out for its own problems")
+                            for step in script.steps.values() if step.kind == "continue" and step.text not in usable]
+        usable -= stranded
+    for sid, (script, _problems) in parsed.items():
+        if sid in usable:
+            library.scripts[sid] = script
         else:
-            library.scripts[script.id] = script
+            library.problems.extend(checked[sid])
+            library.failed[script.path] = checked[sid]
     return library
 
 
