@@ -84,6 +84,7 @@ def test_register_and_resolve_a_call_in_a_real_terminal(tmp_path: Path):
         terminal.wait_for(ticket.key)
         terminal.keys("t")
         wait_for_store(db, lambda s: s.ticket(ticket.key).status.value == "in_progress")
+        terminal.wait_for("in work")  # as the operator does: r applies once the queue shows the ticket in work
         terminal.keys("r")
         terminal.wait_for(f"Resolve {ticket.key}")
         terminal.keys("Enter")  # open the resolution list, type to find the code, pick it
