@@ -72,6 +72,8 @@ class KbPane(Vertical):
         await self.mount(Input(placeholder="search the KB: 3+ letters, Russian or English", id="kb-query"),
                          Static("", id="kb-heading"), OptionList(id="kb-results"),
                          VerticalScroll(Static("", id="kb-meta"), id="kb-article"))
+        if not self.query("#kb-results"):
+            return  # the console closed meanwhile: nothing was mounted
         self.built = True
         self.show_hits(self.hits, self.shown_query, suggested=not self.shown_query)
 

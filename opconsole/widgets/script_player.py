@@ -96,6 +96,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         parts += [FieldInput(id="script-input")]
         parts += [Static(id=f"script-{name}") for name in ("error", "collected", "hint")]
         await self.mount(Vertical(*parts))
+        if not self.query("#script-head"):
+            return  # the console closed meanwhile: nothing was mounted
         self.built = True
         if self.shown is not None:
             self.render_state()
