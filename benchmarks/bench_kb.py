@@ -40,7 +40,6 @@ TARGET_SEARCH_P95_MS = 20.0
 TARGET_REIMPORT_S = 5.0
 TARGET_ON_SCREEN_MS = 300.0
 GENERATOR_VERSION = "3"
-DEBOUNCE_S = 0.0
 
 
 def sentences_by_language() -> dict[str, list[str]]:
@@ -113,10 +112,6 @@ def main() -> None:
 
     from opconsole.kb.index import import_dir, search
     from opconsole.store import Store
-    from opconsole.widgets.kb_pane import DEBOUNCE
-
-    global DEBOUNCE_S
-    DEBOUNCE_S = DEBOUNCE
 
     _common.header(f"bench_kb: {args.articles:,} generated articles (~300 words, half English, half Russian)")
     config = _common.bench_config()
@@ -180,6 +175,7 @@ TYPED = ["принтер не печатает", "vpn не подключает�
 def on_screen(store_path: Path, count: int) -> list[dict]:
     """Part 4: the console on the 20k-article store, typing into the KB pane."""
     import bench_console
+    from opconsole.widgets.kb_pane import DEBOUNCE
 
     queries_typed = (TYPED * (count // len(TYPED) + 1))[:count]
     print(f"\n4. the console on this store: {len(queries_typed)} queries typed into the KB pane, character by "
@@ -205,7 +201,7 @@ def on_screen(store_path: Path, count: int) -> list[dict]:
     _common.report_latency("each keystroke -> frame showing it in the search box (typing while searches run)",
                            [ms(p["t_dispatch"], p["t_content"]) for p in keys], "ms")
     print(f"    results per query: median {sorted(p['target'] or 0 for p in typed)[len(typed) // 2]}; screen "
-          f"checks retried: {sum(p['verify_failures'] for p in typed)}; the pane waits {DEBOUNCE_S * 1000:.0f} ms "
+          f"checks retried: {sum(p['verify_failures'] for p in typed)}; the pane waits {DEBOUNCE * 1000:.0f} ms "
           "after a keystroke before it searches")
     print(f"  RSS at the end: {found['mem_end']['VmRSS']:.0f} MB")
     return [r]

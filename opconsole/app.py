@@ -159,9 +159,7 @@ class OpconsoleApp(App[None]):
         """A store without articles gets the bundled KB (a few hundred ms, after the store is open)."""
         from opconsole.kb.index import ensure_bundled
 
-        store = self.reader()
-        with store.write():
-            imported = ensure_bundled(store, self.clock(), self.config.categories)
+        imported = ensure_bundled(self.reader(), self.clock(), self.config.categories)
         if imported is None:
             return
         if imported.problems:

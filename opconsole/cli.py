@@ -656,9 +656,7 @@ def kb_store(session: Session):
     from opconsole.kb.index import ensure_bundled
 
     store = session.store()
-    if not store.conn.execute("SELECT 1 FROM kb_articles LIMIT 1").fetchone():
-        with store.write():
-            ensure_bundled(store, now_utc(), session.config.categories)
+    ensure_bundled(store, now_utc(), session.config.categories)
     return store
 
 

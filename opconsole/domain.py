@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
 from opconsole.config import LEVELS, Config
@@ -214,6 +215,18 @@ def check_channel(value: str) -> Channel:
         return Channel(value)
     except ValueError:
         raise InvalidInput(f"channel {value!r} is not one of: {', '.join(c.value for c in Channel)}") from None
+
+
+def category_fit(category: str | None, categories: Iterable[str]) -> int:
+    """How a ticket's category fits something filed under `categories` (a script, an article): 2 the same
+    category, 1 the same top-level category, 0 neither."""
+    if not category:
+        return 0
+    categories = list(categories)
+    if category in categories:
+        return 2
+    top = category.split(".", 1)[0]
+    return 1 if any(c.split(".", 1)[0] == top for c in categories) else 0
 
 
 def check_category(config: Config, value: str | None) -> str | None:

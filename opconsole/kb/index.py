@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from opconsole.domain import to_iso
+from opconsole.domain import category_fit, to_iso
 from opconsole.errors import NotFound, Problem
 from opconsole.kb.articles import Article, parse_article, plain_text
 from opconsole.kb.text import fts_query, index_text, snippet, stems, words
@@ -149,25 +149,32 @@ def retire(store, num: int, stamp: str) -> None:
 
 
 def ensure_bundled(store, now: datetime, categories: Collection[str] | None = None) -> ImportResult | None:
-    """A store without articles gets the bundled starter KB, so the console is useful at once."""
+    """A store without articles gets the bundled starter KB, so the console is useful at once (the check
+    and the import are one transaction: two terminals opening a new store import it once)."""
     if store.conn.execute("SELECT 1 FROM kb_articles LIMIT 1").fetchone():
         return None
-    return import_dir(store, BUNDLED, now, categories)
+    with store.write():
+        if store.conn.execute("SELECT 1 FROM kb_articles LIMIT 1").fetchone():
+            return None
+        return import_dir(store, BUNDLED, now, categories)
 
 
 # --- search -------------------------------------------------------------------------------------------
 
-def search(store, query: str, *, limit: int = 10, category: str | None = None, language: str | None = None,
-           any_term: bool = False) -> list[Hit]:
+def search(store, query: str, *, limit: int = 10, category: str | None = None, language: str | None = None) -> list[Hit]:
     """Ranked articles for what was typed; nothing for fewer than 3 characters."""
-    expression = fts_query(query, any_term=any_term)
+    expression = fts_query(query)
     if expression is None:
         return []
-    return ranked(store, expression, query, limit, category, language)
+    return [hit(row, query) for row in matches(store, expression, limit, category, language)]
 
 
-def ranked(store, expression: str, query: str, limit: int, category: str | None, language: str | None) -> list[Hit]:
-    sql = ("SELECT a.id, a.title, a.language, a.categories, a.body, bm25(kb_fts, ?, ?, ?) AS rank "
+def matches(store, expression: str, limit: int, category: str | None = None, language: str | None = None, *,
+            stemmed: bool = False) -> list:
+    """The best `limit` articles for an FTS expression: (id, title, language, categories, body, rank), and
+    with `stemmed` the indexed title and the indexed tags and body. The filters apply after the match."""
+    extra = ", kb_fts.title, kb_fts.tags || ' ' || kb_fts.body" if stemmed else ""
+    sql = (f"SELECT a.id, a.title, a.language, a.categories, a.body, bm25(kb_fts, ?, ?, ?) AS rank{extra} "
            "FROM kb_fts JOIN kb_articles a ON a.num = kb_fts.rowid WHERE kb_fts MATCH ? AND a.retired_at IS NULL")
     params: list = [*WEIGHTS, expression]
     if language:
@@ -179,30 +186,30 @@ def ranked(store, expression: str, query: str, limit: int, category: str | None,
         params += [category, category + ".%", category]
     sql += " ORDER BY rank LIMIT ?"
     params.append(limit)
-    return [Hit(article_id, title, lang, tuple(json.loads(cats)), snippet(plain_text(body), query), rank)
-            for article_id, title, lang, cats, body, rank in store.conn.execute(sql, params)]
+    return store.conn.execute(sql, params).fetchall()
+
+
+def hit(row: tuple, query: str) -> Hit:
+    article_id, title, language, categories, body, rank = row[:6]
+    return Hit(article_id, title, language, tuple(json.loads(categories)), snippet(plain_text(body), query), rank)
 
 
 def suggest(store, subject: str, description: str, category: str | None, limit: int = 5) -> list[Hit]:
     """Articles for a ticket before anything is typed. Any of its words may match; the articles of its
-    category come first, then those that share the most of its words (in the title above all), then bm25."""
+    category come first, then those that share the most of its words (in the title above all), then bm25.
+    Only the ones shown get a snippet."""
     terms = list(dict.fromkeys(w for w in words(f"{subject} {description}") if len(w) > 2))[:SUGGEST_TERMS]
     if not terms:
         return []
-    hits = search(store, " ".join(terms) + " ", limit=CANDIDATES, any_term=True)  # complete words: no prefixes
+    query = " ".join(terms) + " "  # complete words: no prefixes
     wanted = set(stems(terms))
-    indexed = dict(store.conn.execute(
-        f"SELECT a.id, f.title || ' | ' || f.tags || ' ' || f.body FROM kb_fts f JOIN kb_articles a ON a.num = f.rowid "
-        f"WHERE a.id IN ({', '.join('?' * len(hits))})", [h.id for h in hits])) if hits else {}
-    top = category.split(".", 1)[0] if category else None
 
-    def order(hit: Hit) -> tuple:
-        fits = 2 if category in hit.categories else 1 if top and any(c.split(".")[0] == top
-                                                                       for c in hit.categories) else 0
-        title, _, rest = indexed.get(hit.id, "").partition(" | ")
-        shared = len(wanted & set(title.split())) * 2 + len(wanted & set(title.split() + rest.split()))
-        return -fits, -shared, hit.rank
-    return sorted(hits, key=order)[:limit]
+    def order(row: tuple) -> tuple:
+        title, rest = set(row[6].split()), set(row[7].split())
+        shared = 2 * len(wanted & title) + len(wanted & (title | rest))
+        return -category_fit(category, json.loads(row[3])), -shared, row[5]
+    best = sorted(matches(store, fts_query(query, any_term=True), CANDIDATES, stemmed=True), key=order)[:limit]
+    return [hit(row, query) for row in best]
 
 
 @dataclass(frozen=True)
@@ -218,22 +225,27 @@ class ArticleView:
     body: str
 
 
+VIEW_COLUMNS = "id, title, language, tags, categories, updated, owner, scripts"
+
+
+def view_from(row: tuple, body: str = "") -> ArticleView:
+    article_id, title, language, tags, categories, updated, owner, scripts = row
+    return ArticleView(article_id, title, language, tuple(json.loads(tags)), tuple(json.loads(categories)), updated,
+                       owner, tuple(json.loads(scripts)), body)
+
+
 def article(store, article_id: str) -> ArticleView:
-    row = store.conn.execute(
-        "SELECT id, title, language, tags, categories, updated, owner, scripts, body FROM kb_articles "
-        "WHERE id = ? AND retired_at IS NULL", (article_id,)).fetchone()
+    row = store.conn.execute(f"SELECT {VIEW_COLUMNS}, body FROM kb_articles WHERE id = ? AND retired_at IS NULL",
+                             (article_id,)).fetchone()
     if row is None:
         raise NotFound(f"no KB article {article_id!r}; `opconsole kb list` shows them")
-    return ArticleView(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])), row[5], row[6],
-                       tuple(json.loads(row[7])), row[8])
+    return view_from(row[:-1], row[-1])
 
 
 def articles(store) -> list[ArticleView]:
-    rows = store.conn.execute(
-        "SELECT id, title, language, tags, categories, updated, owner, scripts, '' FROM kb_articles "
-        "WHERE retired_at IS NULL ORDER BY id").fetchall()
-    return [ArticleView(r[0], r[1], r[2], tuple(json.loads(r[3])), tuple(json.loads(r[4])), r[5], r[6],
-                        tuple(json.loads(r[7])), r[8]) for r in rows]
+    """Every active article, without its body."""
+    return [view_from(row) for row in store.conn.execute(
+        f"SELECT {VIEW_COLUMNS} FROM kb_articles WHERE retired_at IS NULL ORDER BY id")]
 
 
 def article_ids(store) -> set[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opconsole.scripts.checker import check_script
+from opconsole.domain import category_fit
 from opconsole.errors import Problem
 from opconsole.scripts.model import Script, parse_script
 
@@ -34,15 +35,12 @@ class Library:
         """Scripts for a ticket, best first: those for its exact category, then those whose keywords
         occur in its subject and description (more hits first; the same top-level category breaks ties)."""
         words = text.casefold()
-        top = category.split(".", 1)[0] if category else None
         scored = []
         for script in self.scripts.values():
             hits = sum(1 for keyword in script.keywords if keyword.casefold() in words)
-            exact = category is not None and category in script.categories
-            if not (exact or hits):
-                continue
-            related = top is not None and any(c.split(".", 1)[0] == top for c in script.categories)
-            scored.append((-(10 * exact + 3 * hits + related), script.title, script.id, script))
+            fit = category_fit(category, script.categories)
+            if fit == 2 or hits:
+                scored.append((-(10 * (fit == 2) + 3 * hits + fit), script.title, script.id, script))
         return [entry[-1] for entry in sorted(scored, key=lambda entry: entry[:3])[:limit]]
 
 
