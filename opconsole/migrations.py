@@ -204,6 +204,61 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX kb_feedback_article ON kb_feedback (article_id, kind);
     """,
+    # 4: sync. The outbox holds every local change as an operation for the server, numbered without
+    # gaps; events learn their outcome on the server; rows the server sent carry the change-log
+    # cursor they came with, and that cursor (a server change already in the event log) is what
+    # lets sync write them without a local event of their own.
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        op_id TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL UNIQUE REFERENCES events (id),
+        entity_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        args TEXT NOT NULL,
+        base TEXT NOT NULL,
+        acked_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (entity_id) WHERE acked_at IS NULL;
+    CREATE INDEX outbox_unacked ON outbox (seq) WHERE acked_at IS NULL;
+    CREATE TABLE sync_held (
+        entity_id TEXT PRIMARY KEY,
+        entity TEXT NOT NULL,
+        cursor INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    ALTER TABLE events ADD COLUMN outcome TEXT;
+    ALTER TABLE events ADD COLUMN outcome_detail TEXT;
+    ALTER TABLE tickets ADD COLUMN synced_cursor INTEGER;
+    ALTER TABLE contacts ADD COLUMN synced_cursor INTEGER;
+
+    DROP TRIGGER tickets_insert_needs_event;
+    CREATE TRIGGER tickets_insert_needs_event BEFORE INSERT ON tickets
+    WHEN NEW.synced_cursor IS NULL
+     AND NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'ticket change without its event'); END;
+    DROP TRIGGER tickets_update_needs_event;
+    CREATE TRIGGER tickets_update_needs_event BEFORE UPDATE ON tickets
+    WHEN NEW.version != OLD.version + 1
+      OR (NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+          AND NOT coalesce(NEW.synced_cursor > coalesce(OLD.synced_cursor, 0), 0))
+    BEGIN SELECT RAISE(ABORT, 'ticket change without its event'); END;
+    DROP TRIGGER contacts_insert_needs_event;
+    CREATE TRIGGER contacts_insert_needs_event BEFORE INSERT ON contacts
+    WHEN NEW.synced_cursor IS NULL
+     AND NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+    BEGIN SELECT RAISE(ABORT, 'contact change without its event'); END;
+    DROP TRIGGER contacts_update_needs_event;
+    CREATE TRIGGER contacts_update_needs_event BEFORE UPDATE ON contacts
+    WHEN NEW.version != OLD.version + 1
+      OR (NOT EXISTS (SELECT 1 FROM events WHERE entity_id = NEW.id AND version = NEW.version)
+          AND NOT coalesce(NEW.synced_cursor > coalesce(OLD.synced_cursor, 0), 0))
+    BEGIN SELECT RAISE(ABORT, 'contact change without its event'); END;
+    DROP TRIGGER events_append_only_update;
+    CREATE TRIGGER events_append_only_update
+    BEFORE UPDATE OF seq, id, at, actor, entity, entity_id, version, op, changes, note ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

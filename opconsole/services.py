@@ -100,6 +100,7 @@ class Desk:
                    "email": [None, contact.email], "organisation": [None, contact.organisation]}
         event = self._event("contact", contact.id, 1, "contact.create", changes, None)
         self.store.insert_contact(contact, event)
+        self.store.queue_op(event, {"contact": contact_doc(contact)})
         return contact
 
     # --- tickets ------------------------------------------------------------------------------
@@ -122,7 +123,9 @@ class Desk:
             )
             changes = {name: [None, value] for name, value in ticket.snapshot().items()
                        if value not in (None, "", {}, 0)}
-            self.store.insert_ticket(ticket, self._event("ticket", ticket.id, 1, "ticket.create", changes, None))
+            event = self._event("ticket", ticket.id, 1, "ticket.create", changes, None)
+            self.store.insert_ticket(ticket, event)
+            self.store.queue_op(event, {"ticket": ticket.snapshot()})
         return ticket
 
     def ticket(self, key: str) -> Ticket:
@@ -137,6 +140,7 @@ class Desk:
             raise InvalidInput("give at least one of category, impact or urgency")
         return self._change(key, "ticket.classify",
                             lambda t: domain.classify(self.config, t, category, impact, urgency),
+                            args={"category": category, "impact": impact, "urgency": urgency},
                             expected_version=expected_version)
 
     def assign(self, key: str, *, to: str | None = None, group: str | None = None,
@@ -146,7 +150,7 @@ class Desk:
         operator = self.store.operator(to) if to else None
         return self._change(key, "ticket.assign",
                             lambda t: domain.assign(self.config, t, operator=operator, group=group),
-                            expected_version=expected_version)
+                            args={"to": to, "group": group}, expected_version=expected_version)
 
     def take(self, key: str, expected_version: int | None = None) -> Ticket:
         operator = self.operator()
@@ -155,14 +159,14 @@ class Desk:
 
     def wait(self, key: str, reason: str | None = None, expected_version: int | None = None) -> Ticket:
         return self._change(key, "ticket.wait", lambda t: domain.wait_on_caller(t, self.clock()),
-                            note=reason, expected_version=expected_version)
+                            note=reason, args={"reason": reason}, expected_version=expected_version)
 
     def resolve(self, key: str, code: str, note: str | None = None, first_contact: bool | None = None,
                 expected_version: int | None = None) -> Ticket:
         return self._change(
             key, "ticket.resolve",
             lambda t: domain.resolve(self.config, t, code, note, self.clock(), first_contact),
-            expected_version=expected_version)
+            args={"code": code, "note": note, "first_contact": first_contact}, expected_version=expected_version)
 
     def escalate(self, key: str, group: str, reason: str, fields: dict[str, str] | None = None,
                  expected_version: int | None = None) -> Ticket:
@@ -170,11 +174,12 @@ class Desk:
             contact = self.store.contact(ticket.contact_id) if ticket.contact_id else None
             return domain.escalate(self.config, ticket, group, reason, fields or {}, contact)
         return self._change(key, "ticket.escalate", apply, note=reason.strip() or None,
+                            args={"group": group, "reason": reason, "fields": fields or {}},
                             expected_version=expected_version)
 
     def reopen(self, key: str, reason: str, expected_version: int | None = None) -> Ticket:
         return self._change(key, "ticket.reopen", lambda t: domain.reopen(self.config, t, reason),
-                            note=reason.strip() or None, expected_version=expected_version)
+                            note=reason.strip() or None, args={"reason": reason}, expected_version=expected_version)
 
     def close(self, key: str, expected_version: int | None = None) -> Ticket:
         return self._change(key, "ticket.close", lambda t: domain.close(t, self.clock()),
@@ -188,6 +193,7 @@ class Desk:
             domain.require_not_closed(ticket, "note")
             event = self._event("ticket", ticket.id, None, "ticket.note", {}, text)
             self.store.add_event(event)
+            self.store.queue_op(event, {"text": text})
         return event
 
     def kb_feedback(self, key: str, article_id: str, kind: str) -> Event:
@@ -203,12 +209,13 @@ class Desk:
                                 None)
             add_feedback(self.store, article_id, ticket.id, self.actor, kind, event.at)
             self.store.add_event(event)
+            self.store.queue_op(event, {"article_id": article_id, "kind": kind})
         return event
 
     def record_script(self, key: str, collected: dict[str, str], transcript: str) -> Ticket:
         """A call-script run's end: its collected values into the ticket's fields, its transcript as the note."""
         return self._change(key, "ticket.script", lambda t: replace(t, fields={**t.fields, **collected}),
-                            note=transcript)
+                            note=transcript, args={"fields": collected, "transcript": transcript})
 
     def link(self, key: str, other: str, kind: str = "related") -> bool:
         if kind not in LINK_KINDS:
@@ -219,14 +226,18 @@ class Desk:
                 raise InvalidInput(f"ticket {ticket.key} cannot be linked to itself")
             added = self.store.link(ticket.id, target.id, kind, to_iso(self.clock()))
             if added:
-                self.store.add_event(self._event("ticket", ticket.id, None, "ticket.link",
-                                                 {"link": [None, f"{kind} {target.key}"]}, None))
+                event = self._event("ticket", ticket.id, None, "ticket.link", {"link": [None, f"{kind} {target.key}"]},
+                                    None)
+                self.store.add_event(event)
+                self.store.queue_op(event, {"other": target.id, "kind": kind})
         return added
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _change(self, key: str, op: str, apply: Callable[[Ticket], Ticket], *, note: str | None = None,
-                expected_version: int | None = None) -> Ticket:
+    def _change(self, key: str, op: str, apply: Callable[[Ticket], Ticket], *, args: dict | None = None,
+                note: str | None = None, expected_version: int | None = None) -> Ticket:
+        """Apply one action to a ticket: the new row, its event and its outbox operation, or nothing.
+        The operation carries the values it changed as its `base`, for the server's compare-and-set."""
         with self.store.write():
             before = self.store.ticket(key)
             if expected_version is not None and before.version != expected_version:
@@ -237,8 +248,10 @@ class Desk:
                 return before
             now = self.clock()
             after = replace(after, version=before.version + 1, updated_at=now)
-            self.store.update_ticket(after, self._event("ticket", after.id, after.version, op, changes, note,
-                                                        to_iso(now)))
+            event = self._event("ticket", after.id, after.version, op, changes, note, to_iso(now))
+            self.store.update_ticket(after, event)
+            base = {name: old for name, (old, _new) in changes.items()} | {"status": before.status.value}
+            self.store.queue_op(event, args or {}, base)
         return after
 
     def _conflict(self, current: Ticket) -> Conflict:
@@ -252,3 +265,9 @@ class Desk:
         return Event(seq=None, id=new_id(), at=at or to_iso(self.clock()), actor=self.actor, entity=entity,
                      entity_id=entity_id, version=version, op=op, changes=changes, note=note)
 
+
+
+def contact_doc(contact: Contact) -> dict:
+    return {"id": contact.id, "name": contact.name, "phones": contact.phones, "email": contact.email,
+            "organisation": contact.organisation, "site": contact.site,
+            "created_at": to_iso(contact.created_at) if contact.created_at else None}

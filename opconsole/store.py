@@ -255,6 +255,13 @@ class Store:
              json.dumps(event.changes, ensure_ascii=False), event.note),
         )
 
+    def queue_op(self, event: Event, args: dict[str, Any], base: dict[str, Any] | None = None) -> None:
+        """The outbox operation that sends `event`'s change to the server; in the event's transaction."""
+        self.conn.execute(
+            "INSERT INTO outbox (op_id, event_id, entity_id, name, args, base) VALUES (?, ?, ?, ?, ?, ?)",
+            (new_id(), event.id, event.entity_id, event.op, json.dumps(args, ensure_ascii=False),
+             json.dumps(base or {}, ensure_ascii=False)))
+
     def events_for(self, entity_id: str) -> list[Event]:
         rows = self.conn.execute("SELECT * FROM events WHERE entity_id = ? ORDER BY seq", (entity_id,))
         return [event_from_row(row) for row in dict_rows(rows)]

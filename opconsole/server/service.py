@@ -1,0 +1,279 @@
+"""The backend's operations, free of HTTP: tokens and users, push and pull (SYNC.md).
+
+Push runs in one transaction: it locks the client's row, then for each operation in seq order
+answers a repeat from the stored result (`duplicate`), re-executes the next one against current
+state (`opconsole.sync.ops`) and stores its outcome together with the change it made, or stops at a
+gap. Every operation, whatever its outcome, appends its event to the change log once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from opconsole.config import Config
+from opconsole.domain import Contact, Operator, Role, Ticket, from_iso, now_utc, to_iso
+from opconsole.errors import OpconsoleError
+from opconsole.ids import new_id
+from opconsole.server.db import Connection, Database
+from opconsole.sync import ops
+from opconsole.sync.ops import APPLIED, DUPLICATE, REJECTED, User
+
+TOKEN_PREFIX = "opc_"
+
+
+class Unauthorized(OpconsoleError):
+    """No token, or one that is unknown, expired or revoked (HTTP 401)."""
+
+
+class Gone(OpconsoleError):
+    """The cursor is beyond this server's history: it was restored from an older backup (HTTP 410)."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    results: list[dict[str, Any]]
+    last_seq: int
+    gap: int | None  # the seq the server expected, when the batch skipped some
+
+
+@dataclass(frozen=True)
+class Page:
+    changes: list[dict[str, Any]]
+    cursor: int
+    has_more: bool
+    client_last_seq: int | None
+
+
+class Backend:
+    def __init__(self, db: Database, config: Config, clock: Callable[[], datetime] = now_utc):
+        self.db = db
+        self.config = config
+        self.clock = clock
+
+    # --- users and tokens -----------------------------------------------------------------------
+
+    def create_token(self, login: str, role: str, groups: list[str] | None = None, days: int | None = 90,
+                     name: str | None = None) -> tuple[str, str]:
+        """A new token for `login` (created, or updated to `role` and `groups`): (token id, the token).
+        Only its hash is kept; the token itself is shown this once."""
+        role_value = Role(role) if role in Role._value2member_map_ else None
+        if role_value is None:
+            raise OpconsoleError(f"role {role!r} is not one of: {', '.join(r.value for r in Role)}")
+        groups = groups or [self.config.first_line]
+        for group in groups:
+            if group not in self.config.groups:
+                raise OpconsoleError(f"unknown group {group!r}; `opconsole group list` shows them")
+        token_id, secret = new_id(), secrets.token_urlsafe(32)
+        token = f"{TOKEN_PREFIX}{token_id}_{secret}"
+        now = self.clock()
+        expires = to_iso(now + timedelta(days=days)) if days else None
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO users (login, name, role, groups, active, created_at) VALUES (?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (login) DO UPDATE SET role = excluded.role, groups = excluded.groups, active = 1",
+                (login, name or login, role_value.value, json.dumps(groups), to_iso(now)))
+            conn.execute("INSERT INTO tokens (id, login, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                         (token_id, login, token_hash(token), to_iso(now), expires))
+        return token_id, token
+
+    def revoke(self, token_id: str | None = None, login: str | None = None) -> int:
+        """Revoke one token, or every token of a user; the number revoked."""
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR login = ?)",
+                (to_iso(self.clock()), token_id, login))
+            return cursor.rowcount
+
+    def tokens(self) -> list[dict[str, Any]]:
+        with self.db.snapshot() as conn:
+            rows = conn.execute("SELECT t.id, t.login, u.role, t.created_at, t.expires_at, t.revoked_at, "
+                                "t.last_used_at FROM tokens t JOIN users u ON u.login = t.login "
+                                "ORDER BY t.created_at").fetchall()
+        names = ("id", "login", "role", "created_at", "expires_at", "revoked_at", "last_used_at")
+        return [dict(zip(names, row)) for row in rows]
+
+    def authenticate(self, token: str | None) -> User:
+        if not token:
+            raise Unauthorized("no API token; send it as 'Authorization: Bearer TOKEN'")
+        with self.db.snapshot() as conn:
+            row = conn.execute(
+                "SELECT u.login, u.role, u.groups, u.active, t.expires_at, t.revoked_at FROM tokens t "
+                "JOIN users u ON u.login = t.login WHERE t.hash = ?", (token_hash(token),)).fetchone()
+        if row is None:
+            raise Unauthorized("unknown API token")
+        login, role, groups, active, expires_at, revoked_at = row
+        if revoked_at is not None:
+            raise Unauthorized(f"this API token was revoked at {revoked_at}")
+        if expires_at is not None and from_iso(expires_at) <= self.clock():
+            raise Unauthorized(f"this API token expired at {expires_at}")
+        if not active:
+            raise Unauthorized(f"user {login} is deactivated")
+        return User(login, Role(role), tuple(json.loads(groups)))
+
+    # --- push -----------------------------------------------------------------------------------
+
+    def push(self, user: User, client_id: str, batch: list[dict[str, Any]]) -> PushResult:
+        results: list[dict[str, Any]] = []
+        gap = None
+        with self.db.transaction() as conn:
+            last_seq = self._lock_client(conn, user, client_id)
+            for op in batch:
+                seq = op["seq"]
+                if seq <= last_seq:
+                    results.append(self._repeat(conn, client_id, op))
+                elif seq == last_seq + 1:
+                    results.append(self._execute(conn, user, client_id, op))
+                    last_seq = seq
+                else:
+                    gap = last_seq + 1
+                    break
+            conn.execute("UPDATE clients SET last_seq = ?, login = ? WHERE client_id = ?", (last_seq, user.login, client_id))
+        return PushResult(results, last_seq, gap)
+
+    def _lock_client(self, conn: Connection, user: User, client_id: str) -> int:
+        conn.execute("INSERT INTO clients (client_id, login, last_seq, created_at) VALUES (?, ?, 0, ?) "
+                     "ON CONFLICT (client_id) DO NOTHING", (client_id, user.login, to_iso(self.clock())))
+        return conn.execute(self.db.lock_row("SELECT last_seq FROM clients WHERE client_id = ?"),
+                            (client_id,)).fetchone()[0]
+
+    def _repeat(self, conn: Connection, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+        row = conn.execute("SELECT fingerprint, result FROM ops WHERE client_id = ? AND seq = ?",
+                           (client_id, op["seq"])).fetchone()
+        if row is None or row[0] != fingerprint(op):
+            return {"seq": op["seq"], "outcome": REJECTED, "cursor": None, "doc": None,
+                    "detail": f"seq {op['seq']} was already used by another operation of this client"}
+        stored = json.loads(row[1])
+        return {**stored, "outcome": DUPLICATE, "original": stored["outcome"]}
+
+    def _execute(self, conn: Connection, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+        event = op["event"]
+        record = self._record(conn, op["entity_id"])
+        before = record["doc"] if record else None
+        if conn.execute("SELECT 1 FROM changes WHERE event_id = ?", (event["id"],)).fetchone():
+            outcome, after = ops.Outcome(REJECTED, detail=f"event {event['id']} was already pushed"), None
+        elif op["entity"] == "contact":
+            outcome, after = self._contact(op, before)
+        else:
+            outcome, after = self._ticket(conn, user, op, before, record["version"] if record else 0)
+        cursor = self._next_cursor(conn)
+        if after is not None:
+            self._save_record(conn, op["entity"], op["entity_id"], after, cursor)
+        doc = after or before
+        entry = {
+            "cursor": cursor, "entity": op["entity"], "entity_id": op["entity_id"], "doc": doc,
+            "event": {**event, "entity": op["entity"], "entity_id": op["entity_id"], "op": op["name"],
+                      "outcome": outcome.status, "detail": outcome.detail},
+        }
+        conn.execute("INSERT INTO changes (cursor, event_id, entity, entity_id, audience, entry) VALUES (?, ?, ?, ?, ?, ?)",
+                     (cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc),
+                      json.dumps(entry, ensure_ascii=False)))
+        result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor, "doc": doc}
+        conn.execute("INSERT INTO ops (client_id, seq, op_id, fingerprint, result) VALUES (?, ?, ?, ?, ?)",
+                     (client_id, op["seq"], op["op_id"], fingerprint(op), json.dumps(result, ensure_ascii=False)))
+        return result
+
+    def _ticket(self, conn: Connection, user: User, op: dict[str, Any], before: dict[str, Any] | None,
+                version: int) -> tuple[ops.Outcome, dict[str, Any] | None]:
+        """The outcome of a ticket operation and the ticket's new document, if it changed."""
+        current = ops.ticket_from_doc(before) if before else None
+        key = op["args"].get("ticket", {}).get("key") if op["name"] == "ticket.create" and current is None else None
+        if key and conn.execute("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone():
+            detail = f"key {key} is taken by another ticket; give each site its own prefix (`opconsole init --site`)"
+            return ops.Outcome(REJECTED, detail=detail), None
+        contact = self._contact_of(conn, current)
+        outcome = ops.execute(self.config, user, op, current, contact, self._operators(conn, op["args"].get("to")))
+        if outcome.after is None:
+            return outcome, None
+        outcome.after.updated_at = from_iso(op["event"]["at"])
+        return outcome, ops.ticket_doc(outcome.after, version + 1)
+
+    @staticmethod
+    def _contact(op: dict[str, Any], before: dict[str, Any] | None) -> tuple[ops.Outcome, dict[str, Any] | None]:
+        doc = op["args"].get("contact")
+        if op["name"] != "contact.create":
+            return ops.Outcome(REJECTED, detail=f"unknown contact operation {op['name']!r}"), None
+        if before is not None:
+            return ops.Outcome(REJECTED, detail=f"contact {op['entity_id']} already exists"), None
+        if not isinstance(doc, dict) or doc.get("id") != op["entity_id"]:
+            return ops.Outcome(REJECTED, detail="contact.create needs the contact with its id"), None
+        return ops.Outcome(APPLIED), {**doc, "version": 1}
+
+    def _record(self, conn: Connection, entity_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT version, doc FROM records WHERE id = ?", (entity_id,)).fetchone()
+        return {"version": row[0], "doc": json.loads(row[1])} if row else None
+
+    def _save_record(self, conn: Connection, entity: str, entity_id: str, doc: dict[str, Any], cursor: int) -> None:
+        conn.execute(
+            "INSERT INTO records (id, entity, key, version, cursor, doc) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, doc = excluded.doc",
+            (entity_id, entity, doc.get("key") if entity == "ticket" else None, doc["version"], cursor,
+             json.dumps(doc, ensure_ascii=False)))
+
+    def _contact_of(self, conn: Connection, ticket: Ticket | None) -> Contact | None:
+        record = self._record(conn, ticket.contact_id) if ticket and ticket.contact_id else None
+        if record is None:
+            return None
+        doc = record["doc"]
+        return Contact(id=doc["id"], name=doc.get("name") or "", phones=doc.get("phones") or [],
+                       email=doc.get("email"), organisation=doc.get("organisation"), site=doc.get("site"))
+
+    def _operators(self, conn: Connection, login: Any) -> dict[str, Operator]:
+        if not isinstance(login, str):
+            return {}
+        row = conn.execute("SELECT login, name, role, groups, active FROM users WHERE login = ?", (login,)).fetchone()
+        if row is None:
+            return {}
+        return {login: Operator(row[0], row[1], Role(row[2]), tuple(json.loads(row[3])), bool(row[4]))}
+
+    def _next_cursor(self, conn: Connection) -> int:
+        """The next change-log cursor, from the locked counter row: cursors commit in numeric order."""
+        return conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'cursor' RETURNING value").fetchone()[0]
+
+    # --- pull -----------------------------------------------------------------------------------
+
+    def latest_cursor(self) -> int:
+        with self.db.snapshot() as conn:
+            return conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+
+    def changes(self, user: User, since: int, limit: int, client_id: str | None = None) -> Page:
+        with self.db.snapshot() as conn:
+            latest = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+            if since > latest:
+                raise Gone(f"cursor {since} is beyond this server's history (latest {latest}): the server was "
+                           "restored from an older backup; take a fresh copy")
+            sql, params = "SELECT cursor, entry FROM changes WHERE cursor > ?", [since]
+            if user.role is Role.OPERATOR:
+                patterns = [f"%|g:{g}|%" for g in user.groups] + [f"%|o:{user.login}|%"]
+                sql += " AND (entity = 'contact' OR " + " OR ".join("audience LIKE ?" for _ in patterns) + ")"
+                params += patterns
+            rows = conn.execute(sql + " ORDER BY cursor LIMIT ?", params + [limit + 1]).fetchall()
+            client_last_seq = None
+            if client_id:
+                row = conn.execute("SELECT last_seq FROM clients WHERE client_id = ?", (client_id,)).fetchone()
+                client_last_seq = row[0] if row else 0
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = rows[-1][0] if has_more else latest
+        return Page([json.loads(entry) for _, entry in rows], cursor, has_more, client_last_seq)
+
+
+def audience(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """Who may see a ticket change: its groups and operators before and after, as `|g:GROUP|o:LOGIN|`."""
+    marks = {f"g:{doc['group_id']}" for doc in (before, after) if doc and doc.get("group_id")}
+    marks |= {f"o:{doc['operator']}" for doc in (before, after) if doc and doc.get("operator")}
+    return "|" + "|".join(sorted(marks)) + "|"
+
+
+def token_hash(token: str) -> str:
+    """Tokens are 256 random bits, so one round of SHA-256 is enough to keep them unguessable at rest."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def fingerprint(op: dict[str, Any]) -> str:
+    payload = {name: op.get(name) for name in ("op_id", "name", "entity", "entity_id", "args", "base", "event")}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,183 @@
+"""The console's sync client: push the outbox, pull the change feed, over a transport.
+
+`HttpTransport` talks to a real server with httpx; tests also drive `Syncer` through transports that
+lose, repeat or refuse requests. Only one process per store syncs: `PusherLock` elects it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from opconsole.domain import now_utc, to_iso
+from opconsole.errors import OpconsoleError
+from opconsole.store import Store
+from opconsole.sync.replica import Replica
+
+BATCH = 200
+PAGE = 1000
+
+
+class SyncError(OpconsoleError):
+    """Sync cannot go on until someone acts (a refused token, a server that answers nonsense)."""
+
+
+class Offline(OpconsoleError):
+    """The server cannot be reached or asked us to come back later; sync retries by itself."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Gone(OpconsoleError):
+    """The server no longer has the history after our cursor."""
+
+
+class Transport(Protocol):
+    def push(self, client_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    def changes(self, since: int, limit: int, wait: float, client_id: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class Report:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    pulled: int = 0
+    requeued: int = 0
+
+    @property
+    def pushed(self) -> int:
+        return sum(self.outcomes.values())
+
+
+class Syncer:
+    def __init__(self, store: Store, transport: Transport, *, batch: int = BATCH, page: int = PAGE):
+        self.store = store
+        self.replica = Replica(store)
+        self.transport = transport
+        self.batch = batch
+        self.page = page
+        self.client_id = store.meta("client_id") or ""
+
+    def once(self, report: Report | None = None) -> Report:
+        """Push everything waiting, then pull until the feed is drained."""
+        report = report or Report()
+        self.push(report)
+        while self.pull(report):
+            pass
+        self.store.set_meta("sync_last_at", to_iso(now_utc()) or "")
+        return report
+
+    def push(self, report: Report) -> None:
+        while ops := self.replica.pending(self.batch):
+            answer = self.transport.push(self.client_id, ops)
+            results = answer["results"]
+            self.replica.record_results(results)
+            for result in results:
+                outcome = result.get("original", result["outcome"])
+                report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+            if answer.get("gap") is not None:  # the server lost what we had sent: send it again
+                report.requeued += self.replica.requeue_after(answer["gap"] - 1)
+            elif not results:
+                raise SyncError("the server acknowledged none of the operations sent")
+
+    def pull(self, report: Report, wait: float = 0) -> bool:
+        """One page of the feed; True if there is more to read."""
+        try:
+            page = self.transport.changes(self.replica.cursor, self.page, wait, self.client_id)
+        except Gone as exc:
+            raise SyncError(f"{exc}. Re-syncing against a restored server is not supported yet: keep this "
+                            "store, and ask the server's admin to restore the newest backup") from None
+        self.replica.apply_page(page["changes"], page["cursor"])
+        report.pulled += len(page["changes"])
+        last_seq = page.get("client_last_seq")
+        if last_seq is not None and last_seq < self.replica.acked_seq():
+            report.requeued += self.replica.requeue_after(last_seq)
+        return bool(page["has_more"])
+
+
+class HttpTransport:
+    """The server's HTTP API through httpx; TLS certificates are verified unless `verify` is False."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10.0, verify: bool | str = True):
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(base_url=self.url, timeout=timeout, verify=verify,
+                                   headers={"Authorization": f"Bearer {token}"})
+
+    def push(self, client_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._call("POST", "/v1/push", json={"client_id": client_id, "ops": ops})
+
+    def changes(self, since: int, limit: int, wait: float, client_id: str) -> dict[str, Any]:
+        params = {"since": since, "limit": limit, "wait": wait, "client_id": client_id}
+        return self._call("GET", "/v1/changes", params=params, timeout=wait + 10)
+
+    def me(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/me")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        import httpx
+
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Offline(f"{self.url} cannot be reached: {exc.__class__.__name__}: {exc}") from None
+        if response.status_code == 200:
+            return response.json()
+        reason = _reason(response)
+        retry_after = _retry_after(response)
+        if response.status_code in (429, 503) or response.status_code >= 500:
+            raise Offline(f"{self.url} answered {response.status_code}: {reason}", retry_after)
+        if response.status_code == 401:
+            raise SyncError(f"{self.url} refused the token: {reason}; log in again with `opconsole login {self.url}`")
+        if response.status_code == 410:
+            raise Gone(reason)
+        raise SyncError(f"{self.url} refused the request ({response.status_code}): {reason}")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _reason(response: Any) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return response.text[:200]
+    return detail if isinstance(detail, str) else str(detail)[:500]
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+class PusherLock:
+    """Held by the one process per store that talks to the server."""
+
+    def __init__(self, store_path: Path):
+        self.path = Path(f"{store_path}-sync.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self.fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,165 @@
+"""The local store's side of sync: what the outbox holds for the server, and how the server's answers
+and its change feed are written back.
+
+The server is the authority. A document it sends (a ticket or contact as the server now has it,
+tagged with the change-log cursor it came from) replaces the local row, unless this store still has
+operations on that record waiting to be pushed: then the document is held back until they are
+acknowledged, so the operator's unsent work stays on screen. A newer cursor always wins, so
+documents can arrive in any order, and twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from opconsole.domain import now_utc, to_iso
+from opconsole.store import Store, ticket_to_row
+from opconsole.sync.ops import DUPLICATE, ticket_from_doc
+
+log = logging.getLogger(__name__)
+
+CURSOR = "sync_cursor"
+
+
+class Replica:
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn = store.conn
+
+    # --- the outbox -----------------------------------------------------------------------------
+
+    def pending(self, limit: int) -> list[dict[str, Any]]:
+        """The oldest operations not yet acknowledged, as the push request carries them."""
+        rows = self.conn.execute(
+            "SELECT o.seq, o.op_id, o.name, e.entity, o.entity_id, o.args, o.base, e.id, e.at, e.actor, e.changes, "
+            "e.note FROM outbox o INDEXED BY outbox_unacked JOIN events e ON e.id = o.event_id "
+            "WHERE o.acked_at IS NULL ORDER BY o.seq LIMIT ?", (limit,))
+        return [{"seq": seq, "op_id": op_id, "name": name, "entity": entity, "entity_id": entity_id,
+                 "args": json.loads(args), "base": json.loads(base),
+                 "event": {"id": event_id, "at": at, "actor": actor, "changes": json.loads(changes), "note": note}}
+                for seq, op_id, name, entity, entity_id, args, base, event_id, at, actor, changes, note in rows]
+
+    def pending_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM outbox INDEXED BY outbox_unacked WHERE acked_at IS NULL").fetchone()[0]
+
+    def acked_seq(self) -> int:
+        """The highest seq the server has acknowledged."""
+        row = self.conn.execute("SELECT max(seq) FROM outbox WHERE acked_at IS NOT NULL").fetchone()
+        return row[0] or 0
+
+    def record_results(self, results: list[dict[str, Any]]) -> None:
+        """The server's answers to a push: each operation acknowledged with its outcome, in one transaction."""
+        now = to_iso(now_utc())
+        with self.store.write():
+            for result in results:
+                row = self.conn.execute("SELECT event_id, entity_id FROM outbox WHERE seq = ?", (result["seq"],)).fetchone()
+                if row is None:
+                    continue
+                event_id, entity_id = row
+                self.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq = ?", (now, result["seq"]))
+                outcome = result.get("original", result["outcome"]) if result["outcome"] == DUPLICATE else result["outcome"]
+                self._set_outcome(event_id, outcome, result.get("detail"))
+                entity = self.conn.execute("SELECT entity FROM events WHERE id = ?", (event_id,)).fetchone()[0]
+                self.offer(entity, entity_id, result.get("cursor"), result.get("doc"))
+            self._release_held()
+
+    def requeue_after(self, seq: int) -> int:
+        """Send again every operation after `seq`: the server lost them (it was restored from a backup)."""
+        with self.store.write():
+            return self.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq > ? AND acked_at IS NOT NULL",
+                                     (seq,)).rowcount
+
+    # --- the change feed ------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> int:
+        return int(self.store.meta(CURSOR, "0") or 0)
+
+    def apply_page(self, changes: list[dict[str, Any]], cursor: int) -> None:
+        """A page of the change feed, with the cursor to continue from, in one transaction."""
+        with self.store.write():
+            for entry in changes:
+                self._add_event(entry["event"])
+                self.offer(entry["entity"], entry["entity_id"], entry["cursor"], entry.get("doc"))
+            self.store.set_meta(CURSOR, str(cursor))
+
+    def _add_event(self, event: dict[str, Any]) -> None:
+        detail = json.dumps(event.get("detail"), ensure_ascii=False) if event.get("detail") is not None else None
+        self.conn.execute(
+            "INSERT INTO events (id, at, actor, entity, entity_id, version, op, changes, note, outcome, outcome_detail) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, "
+            "outcome_detail = excluded.outcome_detail",
+            (event["id"], event["at"], event["actor"], event["entity"], event["entity_id"], event["op"],
+             json.dumps(event.get("changes") or {}, ensure_ascii=False), event.get("note"), event.get("outcome"),
+             detail))
+
+    def _set_outcome(self, event_id: str, outcome: str, detail: Any) -> None:
+        self.conn.execute("UPDATE events SET outcome = ?, outcome_detail = ? WHERE id = ?",
+                          (outcome, json.dumps(detail, ensure_ascii=False) if detail is not None else None, event_id))
+
+    # --- documents from the server --------------------------------------------------------------
+
+    def offer(self, entity: str, entity_id: str, cursor: int | None, doc: dict[str, Any] | None) -> None:
+        if doc is None or cursor is None:
+            return
+        if self._has_pending(entity_id):
+            self.conn.execute(
+                "INSERT INTO sync_held (entity_id, entity, cursor, doc) VALUES (?, ?, ?, ?) ON CONFLICT (entity_id) "
+                "DO UPDATE SET cursor = excluded.cursor, doc = excluded.doc WHERE excluded.cursor > sync_held.cursor",
+                (entity_id, entity, cursor, json.dumps(doc, ensure_ascii=False)))
+        elif entity == "ticket":
+            self._apply_ticket(cursor, doc)
+        elif entity == "contact":
+            self._apply_contact(cursor, doc)
+
+    def _has_pending(self, entity_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox INDEXED BY outbox_pending WHERE entity_id = ? "
+                                 "AND acked_at IS NULL LIMIT 1", (entity_id,)).fetchone() is not None
+
+    def _release_held(self) -> None:
+        held = self.conn.execute("SELECT entity_id, entity, cursor, doc FROM sync_held").fetchall()
+        for entity_id, entity, cursor, doc in held:
+            if not self._has_pending(entity_id):
+                self.conn.execute("DELETE FROM sync_held WHERE entity_id = ?", (entity_id,))
+                self.offer(entity, entity_id, cursor, json.loads(doc))
+
+    def _apply_ticket(self, cursor: int, doc: dict[str, Any]) -> None:
+        local = self.conn.execute("SELECT version, synced_cursor FROM tickets WHERE id = ?", (doc["id"],)).fetchone()
+        if local is not None and (local[1] or 0) >= cursor:
+            return
+        ticket = ticket_from_doc(doc)
+        if ticket.contact_id and not self.conn.execute("SELECT 1 FROM contacts WHERE id = ?", (ticket.contact_id,)).fetchone():
+            log.warning("ticket %s refers to contact %s, which this store does not have", ticket.key, ticket.contact_id)
+            ticket.contact_id = None
+        ticket.version = local[0] + 1 if local else 1
+        row = ticket_to_row(ticket) | {"synced_cursor": cursor}
+        try:
+            self._upsert("tickets", row, exists=local is not None)
+        except sqlite3.IntegrityError as exc:  # a key this store gave a ticket the server refused
+            log.warning("ticket %s from the server not stored: %s", ticket.key, exc)
+
+    def _apply_contact(self, cursor: int, doc: dict[str, Any]) -> None:
+        local = self.conn.execute("SELECT version, synced_cursor FROM contacts WHERE id = ?", (doc["id"],)).fetchone()
+        if local is not None and (local[1] or 0) >= cursor:
+            return
+        at = doc.get("created_at") or to_iso(now_utc())
+        row = {"id": doc["id"], "name": doc.get("name") or "", "email": doc.get("email"),
+               "organisation": doc.get("organisation"), "site": doc.get("site"), "created_at": at, "updated_at": at,
+               "version": local[0] + 1 if local else 1, "synced_cursor": cursor}
+        self._upsert("contacts", row, exists=local is not None)
+        for position, phone in enumerate(doc.get("phones") or []):
+            # a number another contact already holds here stays with that contact
+            self.conn.execute("INSERT INTO contact_phones (phone, contact_id, position) VALUES (?, ?, ?) "
+                              "ON CONFLICT (phone) DO NOTHING", (phone, doc["id"], position))
+
+    def _upsert(self, table: str, row: dict[str, Any], *, exists: bool) -> None:
+        if exists:
+            assignments = ", ".join(f"{name} = ?" for name in row if name != "id")
+            self.conn.execute(f"UPDATE {table} SET {assignments} WHERE id = ?",
+                              [v for k, v in row.items() if k != "id"] + [row["id"]])
+        else:
+            self.conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                              list(row.values()))
