@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -61,3 +64,31 @@ def desk(store: Store, config: Config, clock: FakeClock) -> Desk:
     desk = Desk(store, config, "op1", clock=clock)
     desk.ensure_first_operator()
     return desk
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server: the one .ci/run started ($OPCONSOLE_TEST_POSTGRES), else a throwaway one."""
+    import postgres
+
+    given = os.environ.get("OPCONSOLE_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    if postgres.binaries() is None:
+        pytest.skip("no PostgreSQL binaries on this machine (.ci/run installs Debian's postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="opconsole-pg-"))  # not under pytest's root-only temp folder
+    url = postgres.start(folder)
+    yield url
+    postgres.stop(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty server database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'server.db'}"
+    import postgres
+
+    return postgres.fresh_database(request.getfixturevalue("postgres_admin_url"))

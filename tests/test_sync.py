@@ -18,10 +18,11 @@ LEAD = User("lead1", Role.LEAD, ("first_line",))
 
 
 @pytest.fixture
-def backend(tmp_path, config, clock):
-    db = Database.open(f"sqlite:///{tmp_path / 'server.db'}")
+def backend(server_db_url, config, clock):
+    db = Database.open(server_db_url)
     db.create_schema()
-    return Backend(db, config, clock=clock)
+    yield Backend(db, config, clock=clock)
+    db.close()
 
 
 @pytest.fixture

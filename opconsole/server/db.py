@@ -139,10 +139,9 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
-        with self.pool.connection() as conn:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield _Placeholders(conn)
-            conn.commit()
 
     def lock_row(self, sql: str) -> str:
         return sql + " FOR UPDATE"

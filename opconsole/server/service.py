@@ -152,6 +152,7 @@ class Backend:
 
     def _execute(self, conn: Connection, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
         event = op["event"]
+        cursor = self._next_cursor(conn)  # first: the counter row's lock orders this op after every earlier one
         record = self._record(conn, op["entity_id"])
         before = record["doc"] if record else None
         if conn.execute("SELECT 1 FROM changes WHERE event_id = ?", (event["id"],)).fetchone():
@@ -160,7 +161,6 @@ class Backend:
             outcome, after = self._contact(op, before)
         else:
             outcome, after = self._ticket(conn, user, op, before, record["version"] if record else 0)
-        cursor = self._next_cursor(conn)
         if after is not None:
             self._save_record(conn, op["entity"], op["entity_id"], after, cursor)
         doc = after or before

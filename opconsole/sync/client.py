@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from opconsole.domain import now_utc, to_iso
 from opconsole.errors import OpconsoleError
@@ -69,7 +70,7 @@ class Syncer:
         self.push(report)
         while self.pull(report):
             pass
-        self.store.set_meta("sync_last_at", to_iso(now_utc()) or "")
+        set_status(self.store, ONLINE)
         return report
 
     def push(self, report: Report) -> None:
@@ -78,7 +79,7 @@ class Syncer:
             results = answer["results"]
             self.replica.record_results(results)
             for result in results:
-                outcome = result.get("original", result["outcome"])
+                outcome = result.get("original") or result["outcome"]
                 report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
             if answer.get("gap") is not None:  # the server lost what we had sent: send it again
                 report.requeued += self.replica.requeue_after(answer["gap"] - 1)
@@ -181,3 +182,95 @@ class PusherLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+ONLINE, OFFLINE = "online", "offline"
+LONG_POLL = 20.0
+BACKOFF = (1, 2, 5, 10, 30, 60)
+
+
+class SyncLoop:
+    """Background sync for one store: a pusher thread that sends local changes as soon as they are
+    committed (by any terminal on the store), and a puller thread that long-polls the change feed.
+    Each has its own store connection. A failure never stops them: they retry with backoff.
+    The state goes into the store's meta, so every terminal on the store can show it."""
+
+    def __init__(self, store_path: Path, transport: Transport, *, long_poll: float = LONG_POLL,
+                 poll_interval: float = 0.05):
+        self.store_path = store_path
+        self.transport = transport
+        self.long_poll = long_poll
+        self.poll_interval = poll_interval
+        self.stop = threading.Event()
+        self.wake_pusher = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.error: str | None = None  # the last error that needs a person (a refused token)
+        self._seen_version: int | None = None
+
+    def start(self) -> None:
+        for name, target in (("sync-push", self._push), ("sync-pull", self._pull)):
+            thread = threading.Thread(target=self._guarded, args=(target,), name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        self.wake_pusher.set()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _guarded(self, step: Callable[[Syncer], None]) -> None:
+        store = Store.open(self.store_path, create=False)
+        failures = 0
+        try:
+            syncer = Syncer(store, self.transport)
+            while not self.stop.is_set():
+                try:
+                    step(syncer)
+                    failures = 0
+                except (Offline, SyncError) as exc:
+                    failures += 1
+                    if isinstance(exc, SyncError):
+                        self.error = str(exc)
+                    set_status(store, OFFLINE, str(exc))
+                    retry = getattr(exc, "retry_after", None)
+                    self.stop.wait(retry or BACKOFF[min(failures, len(BACKOFF)) - 1])
+        finally:
+            store.close()
+
+    def _push(self, syncer: Syncer) -> None:
+        """Push when a commit may have queued something; else look again in `poll_interval`."""
+        self.wake_pusher.wait(self.poll_interval)
+        self.wake_pusher.clear()
+        version = syncer.store.data_version()
+        if version != self._seen_version and syncer.replica.pending_count():
+            syncer.push(Report())
+            set_status(syncer.store, ONLINE)
+        self._seen_version = version
+
+    def _pull(self, syncer: Syncer) -> None:
+        while syncer.pull(Report(), wait=0 if self.stop.is_set() else self.long_poll):
+            pass
+        set_status(syncer.store, ONLINE)
+
+
+def set_status(store: Store, state: str, reason: str = "") -> None:
+    """The sync state every terminal on the store shows; the time is written on every success."""
+    with store.write():
+        store.set_meta("sync_state", state)
+        store.set_meta("sync_reason", reason)
+        if state == ONLINE:
+            store.set_meta("sync_last_at", to_iso(now_utc()) or "")
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # online, offline, or "" when this store has never synced
+    reason: str
+    waiting: int
+    last_at: str | None
+
+
+def status(store: Store) -> Status:
+    return Status(store.meta("sync_state", "") or "", store.meta("sync_reason", "") or "",
+                  Replica(store).pending_count(), store.meta("sync_last_at") or None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from opconsole.domain import now_utc, to_iso
 from opconsole.store import Store, ticket_to_row
-from opconsole.sync.ops import DUPLICATE, ticket_from_doc
+from opconsole.sync.ops import ticket_from_doc
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class Replica:
                     continue
                 event_id, entity_id = row
                 self.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq = ?", (now, result["seq"]))
-                outcome = result.get("original", result["outcome"]) if result["outcome"] == DUPLICATE else result["outcome"]
-                self._set_outcome(event_id, outcome, result.get("detail"))
+                self._set_outcome(event_id, result.get("original") or result["outcome"], result.get("detail"))
                 entity = self.conn.execute("SELECT entity FROM events WHERE id = ?", (event_id,)).fetchone()[0]
                 self.offer(entity, entity_id, result.get("cursor"), result.get("doc"))
             self._release_held()

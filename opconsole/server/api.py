@@ -1,0 +1,278 @@
+"""The backend's HTTP API (FastAPI): push, the change feed with long-poll, who am I, health.
+
+Request models are strict (no `false` for a number, no string for a number, no unknown fields);
+every refusal is a 4xx with a `detail` that says why, and each is in the OpenAPI description.
+"""
+
+
+import asyncio
+import math
+import sqlite3
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, AsyncIterator, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opconsole.server.service import Backend, Gone, Unauthorized
+from opconsole.sync.ops import OP_NAMES, User
+
+ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+INSTANT = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_ops: int = 500  # operations in one push
+    max_bytes: int = 4 * 1024 * 1024  # bytes in one request body
+    rate: float = 50.0  # requests per second per token, on average
+    burst: int = 200  # requests one token may make at once
+    max_wait: float = 30.0  # seconds a long-poll may hold
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class EventIn(Strict):
+    id: ID
+    at: INSTANT
+    actor: Annotated[str, Field(min_length=1, max_length=64)]
+    changes: dict[str, Any]
+    note: Annotated[str, Field(max_length=20_000)] | None = None
+
+
+class OpIn(Strict):
+    seq: Annotated[int, Field(ge=1, le=2**62)]
+    op_id: ID
+    name: Literal[tuple(OP_NAMES)]  # type: ignore[valid-type]
+    entity: Literal["ticket", "contact"]
+    entity_id: ID
+    args: dict[str, Any]
+    base: dict[str, Any]
+    event: EventIn
+
+
+class PushIn(Strict):
+    client_id: ID
+    ops: list[OpIn]
+
+
+class Result(BaseModel):
+    seq: int
+    outcome: Literal["applied", "duplicate", "conflict", "rejected"]
+    original: Literal["applied", "conflict", "rejected"] | None = Field(
+        None, description="For a duplicate: the outcome recorded when the operation was first received.")
+    detail: Any = Field(None, description="Why it was rejected, or {field: [server value, this value]} of a conflict.")
+    cursor: int | None = Field(None, description="The change-log entry this operation made.")
+    doc: dict[str, Any] | None = Field(None, description="The record as the server has it after the operation.")
+
+
+class PushOut(BaseModel):
+    results: list[Result]
+    last_seq: int = Field(description="The highest seq of this client the server has processed.")
+    gap: int | None = Field(None, description="The seq the server expected when the batch skipped some.")
+
+
+class ChangesOut(BaseModel):
+    changes: list[dict[str, Any]]
+    cursor: int
+    has_more: bool
+    client_last_seq: int | None
+
+
+class Me(BaseModel):
+    login: str
+    role: str
+    groups: list[str]
+
+
+class Problem(BaseModel):
+    detail: Any
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "No token, or an unknown, expired or revoked one.",
+        410: "The cursor is beyond the server's history (the server was restored from an older backup).",
+        413: "The request body or the batch is larger than the server accepts.",
+        422: "The request does not match the schema: wrong types, unknown fields, malformed JSON.",
+        429: "Too many requests for this token; retry after the seconds in Retry-After.",
+        503: "The database is busy or down; retry after the seconds in Retry-After.",
+    }
+    return {code: {"model": Problem, "description": described[code]} for code in codes}
+
+
+class Notifier:
+    """Wakes long-polls when a push commits. Pushes run in worker threads, long-polls on the loop."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event = asyncio.Event()
+
+    def notify(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self.event.set()
+        self.event = asyncio.Event()
+
+    @staticmethod
+    async def wait(event: asyncio.Event, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+class RateLimiter:
+    """A token bucket per API token."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def retry_after(self, key: str) -> float:
+        """0 if a request may go now (and counts it), else the seconds to wait."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, then = self.buckets.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens >= 1:
+                self.buckets[key] = (tokens - 1, now)
+                return 0.0
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` (413), whether or not they declare their length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await too_large(self.max_bytes)(scope, receive, send)
+        seen = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await too_large(self.max_bytes)(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def too_large(max_bytes: int) -> JSONResponse:
+    return JSONResponse({"detail": f"the request body is over {max_bytes} bytes"}, status_code=413)
+
+
+def database_errors() -> list[type[Exception]]:
+    """Errors of a busy or unreachable database: transient, so 503 and the client retries."""
+    errors: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return errors + [psycopg.OperationalError]
+
+
+def create_app(backend: Backend, limits: Limits = Limits()) -> FastAPI:
+    notifier = Notifier()
+    limiter = RateLimiter(limits.rate, limits.burst)
+    bearer = HTTPBearer(auto_error=False)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        notifier.loop = asyncio.get_running_loop()
+        yield
+
+    app = FastAPI(title="opconsole server", version="1", lifespan=lifespan,
+                  description="Offline-first sync for opconsole consoles (SYNC.md).")
+
+    def user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
+        token = credentials.credentials if credentials else None
+        try:
+            found = backend.authenticate(token)
+        except Unauthorized as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        wait = limiter.retry_after(token or "")
+        if wait:
+            raise HTTPException(429, f"over {limits.rate:g} requests a second for this token",
+                                headers={"Retry-After": str(math.ceil(wait))})
+        return found
+
+    @app.exception_handler(Gone)
+    async def gone(request: Request, exc: Gone) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=410)
+
+    for busy in database_errors():
+        @app.exception_handler(busy)
+        async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": f"the database is unavailable: {exc}"}, status_code=503,
+                                headers={"Retry-After": "1"})
+
+    @app.get("/healthz", responses=problems(503))
+    def healthz() -> dict[str, Any]:
+        try:
+            cursor = backend.latest_cursor()
+        except Exception as exc:  # any failure of the database is what this endpoint reports
+            raise HTTPException(503, f"database unavailable: {exc}", headers={"Retry-After": "5"}) from None
+        return {"status": "ok", "database": backend.db.kind, "cursor": cursor}
+
+    @app.get("/v1/me", responses=problems(401, 429))
+    def me(who: User = Depends(user)) -> Me:
+        return Me(login=who.login, role=who.role.value, groups=list(who.groups))
+
+    @app.post("/v1/push", responses=problems(401, 413, 429, 503))
+    def push(body: PushIn, who: User = Depends(user)) -> PushOut:
+        if len(body.ops) > limits.max_ops:
+            raise HTTPException(413, f"{len(body.ops)} operations in one push; at most {limits.max_ops} are accepted")
+        ops = [op.model_dump() for op in body.ops]
+        result = backend.push(who, body.client_id, ops)
+        if result.results:
+            notifier.notify()
+        return PushOut(results=result.results, last_seq=result.last_seq, gap=result.gap)
+
+    @app.get("/v1/changes", responses=problems(401, 410, 429, 503))
+    async def changes(who: Annotated[User, Depends(user)],
+                      since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                      limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+                      wait: Annotated[float, Query(ge=0, le=limits.max_wait)] = 0,
+                      client_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None) -> ChangesOut:
+        deadline = time.monotonic() + wait
+        while True:
+            waiting = notifier.event
+            page = await run_in_threadpool(backend.changes, who, since, limit, client_id)
+            left = deadline - time.monotonic()
+            if page.changes or left <= 0:
+                return ChangesOut(changes=page.changes, cursor=page.cursor, has_more=page.has_more,
+                                  client_last_seq=page.client_last_seq)
+            since = page.cursor
+            await notifier.wait(waiting, left)
+
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes)
+    return app
