@@ -701,18 +701,11 @@ def contact_json(c) -> dict[str, Any]:
             "organisation": c.organisation, "site": c.site}
 
 
-def add_backend_commands() -> None:
-    from opconsole import sync_cli
-
-    for command in (sync_cli.serve, sync_cli.server, sync_cli.login, sync_cli.sync):
-        cli.add_command(command)
-
-
-add_backend_commands()
-
-
 def main() -> None:
     try:
         cli(prog_name="opconsole")
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+import opconsole.sync_cli  # noqa: E402,F401 - adds serve, server, login and sync to `cli`

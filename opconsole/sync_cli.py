@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from opconsole.cli import Group, Refused, Session, emit_json, pass_session, table
+from opconsole.cli import Group, Refused, Session, cli, emit_json, pass_session, table
 from opconsole.errors import InvalidInput
 
 ROLES = ["operator", "lead", "admin"]
@@ -182,7 +182,8 @@ def sync(session: Session, url: str | None, once: bool, lock_wait: float) -> Non
     url = check_url(url or store.meta("server_url") or "") if (url or store.meta("server_url")) else None
     if url is None:
         raise InvalidInput("no server to sync with: run `opconsole login URL` first, or give --server URL")
-    transport = HttpTransport(url, token_for(url))
+    token = token_for(url)
+    transport = HttpTransport(url, token)
     session.closers.append(transport.close)
     lock = PusherLock(store.path)
     deadline = time.monotonic() + lock_wait
@@ -194,7 +195,7 @@ def sync(session: Session, url: str | None, once: bool, lock_wait: float) -> Non
         time.sleep(0.2)
     session.closers.append(lock.release)
     if not once:
-        loop = SyncLoop(store.path, transport)
+        loop = SyncLoop(store.path, lambda: HttpTransport(url, token_for(url)))
         loop.start()
         click.echo(f"syncing {store.path} with {url}; Ctrl-C stops", err=True)
         try:
@@ -210,3 +211,7 @@ def sync(session: Session, url: str | None, once: bool, lock_wait: float) -> Non
         sys.exit(1)
     outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.outcomes.items())) or "nothing"
     click.echo(f"pushed {report.pushed} ({outcomes}), pulled {report.pulled}, {status(store).waiting} waiting")
+
+
+for command in (serve, server, login, sync):
+    cli.add_command(command)

@@ -62,10 +62,12 @@ def environment(home: Path, operator: str | None = OPERATOR) -> dict[str, str]:
     return env
 
 
-def run(db: Path, *args: str, operator: str | None = OPERATOR, python_flags: tuple[str, ...] = ()) -> Result:
+def run(db: Path, *args: str, operator: str | None = OPERATOR, python_flags: tuple[str, ...] = (),
+        env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
     command = [sys.executable, *python_flags, "-m", "opconsole", "--db", str(db), *args]
     done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
-                          env=environment(db.parent, operator), cwd=db.parent, timeout=60)
+                          env=environment(db.parent, operator) | (env or {}), cwd=db.parent, timeout=60,
+                          input=stdin)
     return Result([str(a) for a in command[command.index("opconsole"):]], done.returncode, done.stdout,
                   done.stderr)
 

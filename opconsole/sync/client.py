@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -186,6 +187,7 @@ class PusherLock:
 
 ONLINE, OFFLINE = "online", "offline"
 LONG_POLL = 20.0
+STATUS_EVERY = 5.0  # seconds between rewrites of an unchanged sync state
 BACKOFF = (1, 2, 5, 10, 30, 60)
 
 
@@ -195,63 +197,92 @@ class SyncLoop:
     Each has its own store connection. A failure never stops them: they retry with backoff.
     The state goes into the store's meta, so every terminal on the store can show it."""
 
-    def __init__(self, store_path: Path, transport: Transport, *, long_poll: float = LONG_POLL,
+    def __init__(self, store_path: Path, connect: Callable[[], Transport], *, long_poll: float = LONG_POLL,
                  poll_interval: float = 0.05):
         self.store_path = store_path
-        self.transport = transport
+        self.connect = connect  # a new transport; called again after the server refused the token
         self.long_poll = long_poll
         self.poll_interval = poll_interval
         self.stop = threading.Event()
         self.wake_pusher = threading.Event()
         self.threads: list[threading.Thread] = []
         self.error: str | None = None  # the last error that needs a person (a refused token)
+        self._failing: dict[str, str] = {}  # thread name -> why its last attempt failed
+        self._lock = threading.Lock()
         self._seen_version: int | None = None
+        self._behind = True
+        self._written: tuple[str, str] | None = None
+        self._written_at = 0.0
 
     def start(self) -> None:
         for name, target in (("sync-push", self._push), ("sync-pull", self._pull)):
-            thread = threading.Thread(target=self._guarded, args=(target,), name=name, daemon=True)
+            thread = threading.Thread(target=self._guarded, args=(name, target), name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop both threads; a long-poll in flight is left to end on its own (the threads are daemons)."""
         self.stop.set()
         self.wake_pusher.set()
         for thread in self.threads:
             thread.join(timeout)
 
-    def _guarded(self, step: Callable[[Syncer], None]) -> None:
+    def _guarded(self, name: str, step: Callable[[Syncer], bool]) -> None:
         store = Store.open(self.store_path, create=False)
         failures = 0
         try:
-            syncer = Syncer(store, self.transport)
+            syncer = Syncer(store, self.connect())
             while not self.stop.is_set():
                 try:
-                    step(syncer)
-                    failures = 0
+                    if step(syncer):
+                        failures = 0
+                        self._report(store, name, None)
                 except (Offline, SyncError) as exc:
                     failures += 1
+                    self._report(store, name, str(exc))
                     if isinstance(exc, SyncError):
                         self.error = str(exc)
-                    set_status(store, OFFLINE, str(exc))
+                        syncer.transport = self.connect()  # takes a token given meanwhile
                     retry = getattr(exc, "retry_after", None)
                     self.stop.wait(retry or BACKOFF[min(failures, len(BACKOFF)) - 1])
         finally:
             store.close()
 
-    def _push(self, syncer: Syncer) -> None:
+    def _report(self, store: Store, name: str, failure: str | None) -> None:
+        """Offline while either thread's last attempt failed. Written when the state changes, and at most
+        every few seconds while it holds, so an idle desk's store is not rewritten on every poll."""
+        with self._lock:
+            if failure is None:
+                self._failing.pop(name, None)
+            else:
+                self._failing[name] = failure
+            reason = next(iter(self._failing.values()), "")
+            state = (OFFLINE if reason else ONLINE, reason)
+            if state == self._written and time.monotonic() - self._written_at < STATUS_EVERY:
+                return
+            self._written, self._written_at = state, time.monotonic()
+        set_status(store, *state)
+
+    def _push(self, syncer: Syncer) -> bool:
         """Push when a commit may have queued something; else look again in `poll_interval`."""
         self.wake_pusher.wait(self.poll_interval)
         self.wake_pusher.clear()
         version = syncer.store.data_version()
-        if version != self._seen_version and syncer.replica.pending_count():
+        pushed = version != self._seen_version and syncer.replica.pending_count() > 0
+        if pushed:
             syncer.push(Report())
-            set_status(syncer.store, ONLINE)
         self._seen_version = version
+        return pushed
 
-    def _pull(self, syncer: Syncer) -> None:
-        while syncer.pull(Report(), wait=0 if self.stop.is_set() else self.long_poll):
-            pass
-        set_status(syncer.store, ONLINE)
+    def _pull(self, syncer: Syncer) -> bool:
+        """Catch up without waiting, then wait on the feed (one long-poll per step)."""
+        if self._behind:
+            while syncer.pull(Report()):
+                pass
+            self._behind = False
+        else:
+            self._behind = syncer.pull(Report(), wait=self.long_poll)
+        return True
 
 
 def set_status(store: Store, state: str, reason: str = "") -> None:
