@@ -6,26 +6,31 @@ every refusal is a 4xx with a `detail` that says why, and each is in the OpenAPI
 
 
 import asyncio
+import json
 import math
 import sqlite3
 import threading
 import time
 from contextlib import asynccontextmanager
+from datetime import datetime
 from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opconsole.server.service import Backend, Gone, Unauthorized
 from opconsole.sync.ops import OP_NAMES, User
 
+MAX_INT = 2**53 - 1  # exact in every JSON parser
 ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-INSTANT = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")]
+INSTANT = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$",
+                               json_schema_extra={"format": "date-time"}),
+                    AfterValidator(lambda text: datetime.fromisoformat(text.replace("Z", "+00:00")) and text)]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,12 @@ class Limits:
     rate: float = 50.0  # requests per second per token, on average
     burst: int = 200  # requests one token may make at once
     max_wait: float = 30.0  # seconds a long-poll may hold
+
+
+def whole(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3. `false` and "3" stay wrong."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
 
 
 class Strict(BaseModel):
@@ -50,7 +61,7 @@ class EventIn(Strict):
 
 
 class OpIn(Strict):
-    seq: Annotated[int, Field(ge=1, le=2**62)]
+    seq: int = Field(ge=1, le=MAX_INT)
     op_id: ID
     name: Literal[tuple(OP_NAMES)]  # type: ignore[valid-type]
     entity: Literal["ticket", "contact"]
@@ -59,10 +70,32 @@ class OpIn(Strict):
     base: dict[str, Any]
     event: EventIn
 
+    _whole_seq = field_validator("seq", mode="before")(whole)
+
 
 class PushIn(Strict):
     client_id: ID
     ops: list[OpIn]
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data: Any) -> Any:
+        """Text with lone surrogate escapes ("\\ud800") cannot be stored or sent on to other consoles."""
+        try:
+            json.dumps(data, ensure_ascii=False, default=repr).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("the body holds a lone surrogate escape, which is not Unicode text") from None
+        return data
+
+
+class ChangesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: int = Field(0, ge=0, le=MAX_INT, description="The cursor of the last change already seen.")
+    limit: int = Field(1000, ge=1, le=5000)
+    wait: float = Field(0, ge=0, le=60, description="Seconds to hold the request until a change arrives.")
+    client_id: ID | None = Field(None, description="This console's client id: the answer then says the "
+                                                   "last seq of it the server has processed.")
 
 
 class Result(BaseModel):
@@ -100,6 +133,7 @@ class Problem(BaseModel):
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "The body is not valid JSON text.",
         401: "No token, or an unknown, expired or revoked one.",
         410: "The cursor is beyond the server's history (the server was restored from an older backup).",
         413: "The request body or the batch is larger than the server accepts.",
@@ -247,7 +281,7 @@ def create_app(backend: Backend, limits: Limits = Limits()) -> FastAPI:
     def me(who: User = Depends(user)) -> Me:
         return Me(login=who.login, role=who.role.value, groups=list(who.groups))
 
-    @app.post("/v1/push", responses=problems(401, 413, 429, 503))
+    @app.post("/v1/push", responses=problems(400, 401, 413, 429, 503))
     def push(body: PushIn, who: User = Depends(user)) -> PushOut:
         if len(body.ops) > limits.max_ops:
             raise HTTPException(413, f"{len(body.ops)} operations in one push; at most {limits.max_ops} are accepted")
@@ -258,15 +292,13 @@ def create_app(backend: Backend, limits: Limits = Limits()) -> FastAPI:
         return PushOut(results=result.results, last_seq=result.last_seq, gap=result.gap)
 
     @app.get("/v1/changes", responses=problems(401, 410, 429, 503))
-    async def changes(who: Annotated[User, Depends(user)],
-                      since: Annotated[int, Query(ge=0, le=2**62)] = 0,
-                      limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-                      wait: Annotated[float, Query(ge=0, le=limits.max_wait)] = 0,
-                      client_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None) -> ChangesOut:
+    async def changes(who: Annotated[User, Depends(user)], query: Annotated[ChangesQuery, Query()]) -> ChangesOut:
+        """Changes after cursor `since` that this user may see; with `wait`, held until one arrives."""
+        since, wait = query.since, min(query.wait, limits.max_wait)
         deadline = time.monotonic() + wait
         while True:
             waiting = notifier.event
-            page = await run_in_threadpool(backend.changes, who, since, limit, client_id)
+            page = await run_in_threadpool(backend.changes, who, since, query.limit, query.client_id)
             left = deadline - time.monotonic()
             if page.changes or left <= 0:
                 return ChangesOut(changes=page.changes, cursor=page.cursor, has_more=page.has_more,

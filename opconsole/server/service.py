@@ -151,12 +151,16 @@ class Backend:
         return {**stored, "outcome": DUPLICATE, "original": stored["outcome"]}
 
     def _execute(self, conn: Connection, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+        """Re-execute one operation; its event goes into the change log with the outcome, once."""
         event = op["event"]
         cursor = self._next_cursor(conn)  # first: the counter row's lock orders this op after every earlier one
         record = self._record(conn, op["entity_id"])
         before = record["doc"] if record else None
         if conn.execute("SELECT 1 FROM changes WHERE event_id = ?", (event["id"],)).fetchone():
-            outcome, after = ops.Outcome(REJECTED, detail=f"event {event['id']} was already pushed"), None
+            return self._store_result(conn, client_id, op, ops.Outcome(REJECTED, detail=f"event {event['id']} was "
+                                                                      "already pushed"), None, None)
+        if record and record["entity"] != op["entity"]:
+            outcome, after = ops.Outcome(REJECTED, detail=f"{op['entity_id']} is a {record['entity']}"), None
         elif op["entity"] == "contact":
             outcome, after = self._contact(op, before)
         else:
@@ -172,6 +176,11 @@ class Backend:
         conn.execute("INSERT INTO changes (cursor, event_id, entity, entity_id, audience, entry) VALUES (?, ?, ?, ?, ?, ?)",
                      (cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc),
                       json.dumps(entry, ensure_ascii=False)))
+        return self._store_result(conn, client_id, op, outcome, cursor, doc)
+
+    @staticmethod
+    def _store_result(conn: Connection, client_id: str, op: dict[str, Any], outcome: ops.Outcome, cursor: int | None,
+                      doc: dict[str, Any] | None) -> dict[str, Any]:
         result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor, "doc": doc}
         conn.execute("INSERT INTO ops (client_id, seq, op_id, fingerprint, result) VALUES (?, ?, ?, ?, ?)",
                      (client_id, op["seq"], op["op_id"], fingerprint(op), json.dumps(result, ensure_ascii=False)))
@@ -181,7 +190,8 @@ class Backend:
                 version: int) -> tuple[ops.Outcome, dict[str, Any] | None]:
         """The outcome of a ticket operation and the ticket's new document, if it changed."""
         current = ops.ticket_from_doc(before) if before else None
-        key = op["args"].get("ticket", {}).get("key") if op["name"] == "ticket.create" and current is None else None
+        created = op["args"].get("ticket") if op["name"] == "ticket.create" and current is None else None
+        key = created.get("key") if isinstance(created, dict) else None
         if key and conn.execute("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone():
             detail = f"key {key} is taken by another ticket; give each site its own prefix (`opconsole init --site`)"
             return ops.Outcome(REJECTED, detail=detail), None
@@ -204,8 +214,8 @@ class Backend:
         return ops.Outcome(APPLIED), {**doc, "version": 1}
 
     def _record(self, conn: Connection, entity_id: str) -> dict[str, Any] | None:
-        row = conn.execute("SELECT version, doc FROM records WHERE id = ?", (entity_id,)).fetchone()
-        return {"version": row[0], "doc": json.loads(row[1])} if row else None
+        row = conn.execute("SELECT entity, version, doc FROM records WHERE id = ?", (entity_id,)).fetchone()
+        return {"entity": row[0], "version": row[1], "doc": json.loads(row[2])} if row else None
 
     def _save_record(self, conn: Connection, entity: str, entity_id: str, doc: dict[str, Any], cursor: int) -> None:
         conn.execute(

@@ -60,7 +60,7 @@ def execute(config: Config, user: User, op: dict[str, Any], current: Ticket | No
         return Outcome(REJECTED, detail=str(exc))
     except OpconsoleError as exc:  # the status machine or validation refused it
         return Outcome(REJECTED, detail=str(exc))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return Outcome(REJECTED, detail=f"malformed {op.get('name')} arguments: {exc!r}")
 
 
