@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from opconsole.scripts.runs import ScriptRuns
     from opconsole.services import Desk
     from opconsole.store import PerThread, Store
+    from opconsole.sync.client import PusherLock, SyncLoop
 
 WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' changes show within 1 s
 DEMO_CALLS = (20.0, 60.0)  # seconds between the demo's new calls
@@ -65,6 +66,8 @@ class OpconsoleApp(App[None]):
         self.library: Library | None = None  # the call scripts, read by the first worker that needs them
         self.library_lock = threading.Lock()
         self.quit_asked = False
+        self.sync_loop: SyncLoop | None = None  # set by start_sync when this terminal syncs the store
+        self.pusher_lock: PusherLock | None = None
         if config.keymap:
             self.set_keymap(config.keymap)
 
@@ -117,6 +120,7 @@ class OpconsoleApp(App[None]):
         self.open_store()
         self.watch_store()
         self.check_store()
+        self.start_sync()
         if self.demo_calls:
             self.trickle_calls()
 
@@ -194,6 +198,35 @@ class OpconsoleApp(App[None]):
             if current != seen:
                 seen = current
                 self.post_message(StoreChanged())
+
+    @work(thread=True, exclusive=True, group="sync")
+    def start_sync(self) -> None:
+        """Sync in the background with the server this store logged in to, if no other terminal on the
+        store does already (that one's state shows here all the same, through the store)."""
+        from opconsole.sync.client import OFFLINE, HttpTransport, PusherLock, SyncLoop, set_status
+        from opconsole.sync.credentials import token_for
+
+        url = self.reader().meta("server_url")
+        if not url:
+            return
+        lock = PusherLock(self.store_path)
+        if not lock.acquire():
+            return
+        try:
+            token_for(url)
+        except OpconsoleError as exc:
+            lock.release()
+            set_status(self.reader(), OFFLINE, str(exc))
+            self.call_from_thread(self.notify, str(exc), title="Not syncing", severity="warning", timeout=20)
+            return
+        self.sync_loop = SyncLoop(self.store_path, lambda: HttpTransport(url, token_for(url)))
+        self.pusher_lock = lock
+        self.sync_loop.start()
+
+    def on_unmount(self) -> None:
+        if self.sync_loop is not None:
+            self.sync_loop.close(timeout=0)
+            self.pusher_lock.release()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette (ctrl+p) offers every workbench action that applies to the selected ticket."""

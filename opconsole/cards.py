@@ -64,4 +64,18 @@ def card_text(card: TicketCard) -> str:
         what = ", ".join(f"{k}: {v[0]} → {v[1]}" for k, v in event.changes.items() if k not in QUIET_FIELDS)
         lines.append(f"  {event.at[:19].replace('T', ' ')}  {event.actor:<12} {event.op:<16} {what}"
                      + (f"  «{event.note}»" if event.note else ""))
+        lost = lost_text(event)
+        if lost:
+            lines.append(f"  {'':<19}  ⚠ {lost}")
     return "\n".join(lines)
+
+
+def lost_text(event: Event) -> str | None:
+    """What the server did not take from an event, in words; None if it took all of it."""
+    if event.outcome == "conflict":
+        kept = "; ".join(f"{name} stays {server!r} (changed elsewhere first), this change wanted {wanted!r}"
+                         for name, (server, wanted) in (event.outcome_detail or {}).items())
+        return f"conflict: {kept}"
+    if event.outcome == "rejected":
+        return f"refused by the server: {event.outcome_detail}"
+    return None

@@ -229,6 +229,7 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE events ADD COLUMN outcome TEXT;
     ALTER TABLE events ADD COLUMN outcome_detail TEXT;
+    CREATE INDEX events_lost ON events (entity_id) WHERE outcome IN ('conflict', 'rejected');
     ALTER TABLE tickets ADD COLUMN synced_cursor INTEGER;
     ALTER TABLE contacts ADD COLUMN synced_cursor INTEGER;
 

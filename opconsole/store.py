@@ -51,11 +51,14 @@ class Event:
     op: str
     changes: dict[str, list[Any]]
     note: str | None
+    outcome: str | None = None  # what the server did with it: applied, conflict, rejected (None: not synced)
+    outcome_detail: Any = None  # {field: [server value, this event's value]} of a conflict; a rejection's reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at, "actor": self.actor, "entity": self.entity,
                 "entity_id": self.entity_id, "version": self.version, "op": self.op,
-                "changes": self.changes, "note": self.note}
+                "changes": self.changes, "note": self.note, "outcome": self.outcome,
+                "outcome_detail": self.outcome_detail}
 
 
 def wal_reset_bug_affected(version: str = sqlite3.sqlite_version) -> bool:
@@ -462,7 +465,8 @@ def operator_from_row(row: dict[str, Any]) -> Operator:
 def event_from_row(row: dict[str, Any]) -> Event:
     return Event(seq=row["seq"], id=row["id"], at=row["at"], actor=row["actor"], entity=row["entity"],
                  entity_id=row["entity_id"], version=row["version"], op=row["op"],
-                 changes=json.loads(row["changes"]), note=row["note"])
+                 changes=json.loads(row["changes"]), note=row["note"], outcome=row["outcome"],
+                 outcome_detail=json.loads(row["outcome_detail"]) if row["outcome_detail"] else None)
 
 
 def split_sql(script: str) -> list[str]:

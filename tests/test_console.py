@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -175,3 +176,34 @@ def test_walk_a_call_script_to_its_outcome_in_a_real_terminal(tmp_path: Path):
         assert resolved.fields["device_model"] == "CAS CL3000"
     finally:
         terminal.close()
+
+
+def test_backend_mode_in_a_real_terminal(tmp_path: Path, config, clock):
+    """The console syncs on its own: another site's ticket shows up, and losing the server shows."""
+    from sync_support import ServerProcess, backend_for, open_site
+
+    from opconsole.sync.client import HttpTransport
+
+    server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server.log").start()
+    backend = backend_for(server.db_url, config)
+    token = backend.create_token("op1", "lead")[1]
+    db = tmp_path / "site.db"
+    env = {**os.environ, "OPCONSOLE_TOKEN": token}
+    for args in (["init", "--site", "MSK"], ["login", server.url]):
+        subprocess.run([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "op1", *args],
+                       env=env, check=True, capture_output=True)
+    terminal = Terminal(["env", f"OPCONSOLE_TOKEN={token}", sys.executable, "-m", "opconsole", "--db", str(db),
+                         "--operator", "op1"])
+    other = open_site(tmp_path / "spb.db", "SPB", config, clock)
+    try:
+        terminal.wait_for("● online")
+        other.desk.register(subject="Кассовый аппарат не печатает чеки", category="printing.not_printing")
+        other.syncer(HttpTransport(server.url, token)).once()
+        terminal.wait_for("SPB-000001")
+        server.kill()
+        terminal.wait_for("○ offline")
+    finally:
+        terminal.close()
+        other.store.close()
+        server.stop()
+        backend.db.close()

@@ -14,13 +14,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
 from opconsole import queue
-from opconsole.domain import OPEN_STATUSES, TRANSITIONS, Status
+from opconsole.domain import OPEN_STATUSES, TRANSITIONS, Status, from_iso
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
     from opconsole.cards import TicketCard
     from opconsole.services import Desk
+    from opconsole.store import Store
+    from opconsole.sync.client import Status as SyncStatus
 
 NARROW_BELOW = 120  # columns; below this one pane shows at a time
 SETTLE = 0.15  # seconds the cursor rests before the footer, the script and the KB panes follow it
@@ -75,6 +78,7 @@ class WorkbenchScreen(Screen[None]):
         self.filter = QueueFilter()
         self.selected: QueueRow | None = None
         self.counts: queue.Counts | None = None
+        self.sync: SyncStatus | None = None
         self.footer_timer: Timer | None = None
         self.follow_timer: Timer | None = None
 
@@ -112,23 +116,36 @@ class WorkbenchScreen(Screen[None]):
     # --- data -------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        self.query_one(QueueTable).reload()
+        try:
+            table = self.query_one(QueueTable)
+        except NoMatches:
+            return  # the console is closing and its widgets are already gone
+        table.reload()
         self.load_counts()
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
-        counts = queue.counts(self.console.reader(), self.console.actor, self.console.clock())
-        self.app.call_from_thread(self.show_status, counts)
+        from opconsole.sync.client import status
 
-    def show_status(self, counts: queue.Counts | None = None) -> None:
+        store = self.console.reader()
+        counts = queue.counts(store, self.console.actor, self.console.clock())
+        sync = status(store)
+        lost = store_lost(store, sync.lost - self.sync.lost) if self.sync and sync.lost > self.sync.lost else []
+        self.app.call_from_thread(self.show_status, counts, sync, lost)
+
+    def show_status(self, counts: queue.Counts | None = None, sync: SyncStatus | None = None,
+                    lost: list[str] | None = None) -> None:
         self.counts = counts or self.counts
+        self.sync = sync or self.sync
         now: datetime = self.console.clock()
-        parts = [f"operator {self.console.actor}", f"store {self.console.store_path} (local)"]
+        parts = [f"operator {self.console.actor}", sync_text(self.sync, self.console.store_path)]
         if self.counts:
             c = self.counts
             parts.append(f"new {c.new} · mine {c.mine} · breaching {c.breaching}")
         parts.append(now.astimezone().strftime("%H:%M:%S"))
         self.query_one(StatusBar).update("  │  ".join(parts))
+        for text in lost or []:
+            self.notify(text, title="The server did not take a change", severity="warning", timeout=20, markup=False)
 
     def tick(self) -> None:
         """Once a second: the clock and the SLA time left (repaint only, no I/O)."""
@@ -364,3 +381,25 @@ class WorkbenchScreen(Screen[None]):
 
         if self.selected is not None:
             self.app.push_screen(CardScreen(self.selected.key, self.console.load_card))
+
+
+def sync_text(sync: SyncStatus | None, store_path: object) -> str:
+    """The status bar's sync part: online or offline, changes waiting, the last sync, lost changes."""
+    if sync is None or sync.server is None:
+        return f"store {store_path} (local)"
+    parts = ["● online" if sync.state == "online" else "○ offline" if sync.state == "offline" else "◌ connecting"]
+    if sync.waiting:
+        parts.append(f"{sync.waiting} waiting")
+    if sync.last_at:
+        parts.append("synced " + from_iso(sync.last_at).astimezone().strftime("%H:%M:%S"))
+    if sync.lost:
+        parts.append(f"⚠ {sync.lost} not taken")
+    return " · ".join(parts)
+
+
+def store_lost(store: Store, count: int) -> list[str]:
+    """Notifications for the latest changes the server took only in part or not at all."""
+    from opconsole.cards import lost_text
+    from opconsole.sync.replica import Replica
+
+    return [f"{key} {event.op.removeprefix('ticket.')}: {lost_text(event)}" for key, event in Replica(store).lost(min(count, 3))]

@@ -296,12 +296,15 @@ def set_status(store: Store, state: str, reason: str = "") -> None:
 
 @dataclass(frozen=True)
 class Status:
-    state: str  # online, offline, or "" when this store has never synced
+    server: str | None  # the server this store logged in to; None for a store that never syncs
+    state: str  # online, offline, or "" before the first attempt
     reason: str
-    waiting: int
-    last_at: str | None
+    waiting: int  # operations not yet acknowledged by the server
+    last_at: str | None  # the last time the server answered
+    lost: int  # this store's operations the server took only in part (conflict) or not at all (rejected)
 
 
 def status(store: Store) -> Status:
-    return Status(store.meta("sync_state", "") or "", store.meta("sync_reason", "") or "",
-                  Replica(store).pending_count(), store.meta("sync_last_at") or None)
+    replica = Replica(store)
+    return Status(store.meta("server_url"), store.meta("sync_state", "") or "", store.meta("sync_reason", "") or "",
+                  replica.pending_count(), store.meta("sync_last_at") or None, replica.lost_count())

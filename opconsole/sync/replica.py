@@ -16,12 +16,13 @@ import sqlite3
 from typing import Any
 
 from opconsole.domain import now_utc, to_iso
-from opconsole.store import Store, ticket_to_row
+from opconsole.store import Event, Store, dict_rows, event_from_row, ticket_to_row
 from opconsole.sync.ops import ticket_from_doc
 
 log = logging.getLogger(__name__)
 
 CURSOR = "sync_cursor"
+LOST_SQL = "outcome IN ('conflict', 'rejected')"  # the condition of the events_lost index
 
 
 class Replica:
@@ -44,6 +45,19 @@ class Replica:
 
     def pending_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM outbox INDEXED BY outbox_unacked WHERE acked_at IS NULL").fetchone()[0]
+
+    def lost_count(self) -> int:
+        return self.conn.execute(
+            f"SELECT count(*) FROM events INDEXED BY events_lost JOIN outbox ON outbox.event_id = events.id "
+            f"WHERE {LOST_SQL}").fetchone()[0]
+
+    def lost(self, limit: int) -> list[tuple[str, Event]]:
+        """This store's latest operations the server did not take in full: (ticket key, event)."""
+        rows = self.conn.execute(
+            f"SELECT t.key, e.* FROM events e INDEXED BY events_lost JOIN outbox o ON o.event_id = e.id "
+            f"JOIN tickets t ON t.id = e.entity_id WHERE {LOST_SQL.replace('outcome', 'e.outcome')} "
+            f"ORDER BY o.acked_at DESC, o.seq DESC LIMIT ?", (limit,))
+        return [(row.pop("key"), event_from_row(row)) for row in dict_rows(rows)]
 
     def acked_seq(self) -> int:
         """The highest seq the server has acknowledged."""
