@@ -42,8 +42,8 @@ class InProcess:
             page = self.backend.changes(self.user, since, limit, client_id)
         except ServerGone as exc:
             raise Gone(str(exc)) from None
-        return json.loads(json.dumps({"changes": page.changes, "cursor": page.cursor, "has_more": page.has_more,
-                                      "client_last_seq": page.client_last_seq}))
+        return {"changes": [json.loads(entry) for entry in page.changes], "cursor": page.cursor,
+                "has_more": page.has_more, "client_last_seq": page.client_last_seq}
 
 
 @dataclass

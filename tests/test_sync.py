@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -10,6 +14,7 @@ from opconsole.domain import Role
 from opconsole.errors import InvalidInput
 from opconsole.server.db import Database
 from opconsole.server.service import Backend
+from opconsole.store import Store
 from opconsole.sync.client import Report
 from opconsole.sync.ops import User
 from sync_support import InProcess, local_state, open_site, server_state
@@ -169,3 +174,41 @@ def test_an_operator_may_not_assign_tickets_to_someone_else(sites, backend):
     report = msk.syncer(InProcess(backend, User("op1", Role.OPERATOR, ("first_line",)))).once()
     assert report.outcomes == {"applied": 1, "rejected": 1}
     assert msk.store.ticket(ticket.key).operator is None  # back to the server's state
+
+
+WRITER = """
+import sys
+from opconsole.config import load_config
+from opconsole.services import Desk
+from opconsole.store import Store
+store = Store.open(sys.argv[1], site_prefix="MSK")
+desk = Desk(store, load_config(None), "op1")
+desk.ensure_first_operator()
+print("ready", flush=True)
+n = 0
+while True:
+    n += 1
+    ticket = desk.register(subject=f"call {n}", phone=f"+7916{1000000 + n % 300:07d}", category="vpn.drops")
+    desk.take(ticket.key)
+    desk.note(ticket.key, "asked for the error text")
+"""
+
+
+def test_a_console_killed_mid_write_leaves_every_change_with_its_event_and_operation(tmp_path):
+    path = tmp_path / "killed.db"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    with Store.open(path, create=False, quick_check=True) as store:
+        conn = store.conn
+        seqs = [row[0] for row in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
+        assert len(seqs) > 30 and seqs == list(range(1, len(seqs) + 1))  # gap-free
+        orphans = conn.execute(
+            "SELECT count(*) FROM events e LEFT JOIN outbox o ON o.event_id = e.id "
+            "WHERE e.entity != 'operator' AND o.seq IS NULL").fetchone()[0]
+        dangling = conn.execute(
+            "SELECT count(*) FROM outbox o LEFT JOIN events e ON e.id = o.event_id WHERE e.id IS NULL").fetchone()[0]
+        created = conn.execute("SELECT count(*) FROM outbox WHERE name = 'ticket.create'").fetchone()[0]
+        assert (orphans, dangling, created) == (0, 0, store.count_tickets())

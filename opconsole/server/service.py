@@ -43,7 +43,7 @@ class PushResult:
 
 @dataclass(frozen=True)
 class Page:
-    changes: list[dict[str, Any]]
+    changes: list[str]  # each entry as the JSON text the change log stores
     cursor: int
     has_more: bool
     client_last_seq: int | None
@@ -142,13 +142,16 @@ class Backend:
                             (client_id,)).fetchone()[0]
 
     def _repeat(self, conn: Connection, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+        """The answer to an operation processed before: its stored outcome, with the record as it is now."""
         row = conn.execute("SELECT fingerprint, result FROM ops WHERE client_id = ? AND seq = ?",
                            (client_id, op["seq"])).fetchone()
         if row is None or row[0] != fingerprint(op):
             return {"seq": op["seq"], "outcome": REJECTED, "cursor": None, "doc": None,
                     "detail": f"seq {op['seq']} was already used by another operation of this client"}
         stored = json.loads(row[1])
-        return {**stored, "outcome": DUPLICATE, "original": stored["outcome"]}
+        record = conn.execute("SELECT cursor, doc FROM records WHERE id = ?", (op["entity_id"],)).fetchone()
+        cursor, doc = (record[0], json.loads(record[1])) if record else (None, None)
+        return {**stored, "outcome": DUPLICATE, "original": stored["outcome"], "cursor": cursor, "doc": doc}
 
     def _execute(self, conn: Connection, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
         """Re-execute one operation; its event goes into the change log with the outcome, once."""
@@ -157,31 +160,31 @@ class Backend:
         record = self._record(conn, op["entity_id"])
         before = record["doc"] if record else None
         if conn.execute("SELECT 1 FROM changes WHERE event_id = ?", (event["id"],)).fetchone():
-            return self._store_result(conn, client_id, op, ops.Outcome(REJECTED, detail=f"event {event['id']} was "
-                                                                      "already pushed"), None, None)
+            refused = ops.Outcome(REJECTED, detail=f"event {event['id']} was already pushed")
+            return {**self._store_result(conn, client_id, op, refused, None), "doc": None}
         if record and record["entity"] != op["entity"]:
             outcome, after = ops.Outcome(REJECTED, detail=f"{op['entity_id']} is a {record['entity']}"), None
         elif op["entity"] == "contact":
             outcome, after = self._contact(op, before)
         else:
             outcome, after = self._ticket(conn, user, op, before, record["version"] if record else 0)
-        if after is not None:
-            self._save_record(conn, op["entity"], op["entity_id"], after, cursor)
         doc = after or before
-        entry = {
-            "cursor": cursor, "entity": op["entity"], "entity_id": op["entity_id"], "doc": doc,
-            "event": {**event, "entity": op["entity"], "entity_id": op["entity_id"], "op": op["name"],
-                      "outcome": outcome.status, "detail": outcome.detail},
-        }
+        doc_json = json.dumps(doc, ensure_ascii=False)
+        if after is not None:
+            self._save_record(conn, op["entity"], op["entity_id"], after, doc_json, cursor)
+        event_json = json.dumps({**event, "entity": op["entity"], "entity_id": op["entity_id"], "op": op["name"],
+                                 "outcome": outcome.status, "detail": outcome.detail}, ensure_ascii=False)
+        entry = (f'{{"cursor":{cursor},"entity":{json.dumps(op["entity"])},"entity_id":{json.dumps(op["entity_id"])},'
+                 f'"doc":{doc_json},"event":{event_json}}}')  # built from the parts, each serialised once
         conn.execute("INSERT INTO changes (cursor, event_id, entity, entity_id, audience, entry) VALUES (?, ?, ?, ?, ?, ?)",
-                     (cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc),
-                      json.dumps(entry, ensure_ascii=False)))
-        return self._store_result(conn, client_id, op, outcome, cursor, doc)
+                     (cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc), entry))
+        return {**self._store_result(conn, client_id, op, outcome, cursor), "doc": doc}
 
     @staticmethod
-    def _store_result(conn: Connection, client_id: str, op: dict[str, Any], outcome: ops.Outcome, cursor: int | None,
-                      doc: dict[str, Any] | None) -> dict[str, Any]:
-        result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor, "doc": doc}
+    def _store_result(conn: Connection, client_id: str, op: dict[str, Any], outcome: ops.Outcome,
+                      cursor: int | None) -> dict[str, Any]:
+        """The outcome kept for a repeat of the operation (the record itself is read again then)."""
+        result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor}
         conn.execute("INSERT INTO ops (client_id, seq, op_id, fingerprint, result) VALUES (?, ?, ?, ?, ?)",
                      (client_id, op["seq"], op["op_id"], fingerprint(op), json.dumps(result, ensure_ascii=False)))
         return result
@@ -217,12 +220,12 @@ class Backend:
         row = conn.execute("SELECT entity, version, doc FROM records WHERE id = ?", (entity_id,)).fetchone()
         return {"entity": row[0], "version": row[1], "doc": json.loads(row[2])} if row else None
 
-    def _save_record(self, conn: Connection, entity: str, entity_id: str, doc: dict[str, Any], cursor: int) -> None:
+    def _save_record(self, conn: Connection, entity: str, entity_id: str, doc: dict[str, Any], doc_json: str,
+                     cursor: int) -> None:
         conn.execute(
             "INSERT INTO records (id, entity, key, version, cursor, doc) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, doc = excluded.doc",
-            (entity_id, entity, doc.get("key") if entity == "ticket" else None, doc["version"], cursor,
-             json.dumps(doc, ensure_ascii=False)))
+            (entity_id, entity, doc.get("key") if entity == "ticket" else None, doc["version"], cursor, doc_json))
 
     def _contact_of(self, conn: Connection, ticket: Ticket | None) -> Contact | None:
         record = self._record(conn, ticket.contact_id) if ticket and ticket.contact_id else None
@@ -269,7 +272,7 @@ class Backend:
         has_more = len(rows) > limit
         rows = rows[:limit]
         cursor = rows[-1][0] if has_more else latest
-        return Page([json.loads(entry) for _, entry in rows], cursor, has_more, client_last_seq)
+        return Page([entry for _, entry in rows], cursor, has_more, client_last_seq)
 
 
 def audience(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:

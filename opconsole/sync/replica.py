@@ -16,8 +16,7 @@ import sqlite3
 from typing import Any
 
 from opconsole.domain import now_utc, to_iso
-from opconsole.store import Event, Store, dict_rows, event_from_row, ticket_to_row
-from opconsole.sync.ops import ticket_from_doc
+from opconsole.store import TICKET_FIELDS, Event, Store, dict_rows, event_from_row
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +68,13 @@ class Replica:
         now = to_iso(now_utc())
         with self.store.write():
             for result in results:
-                row = self.conn.execute("SELECT event_id, entity_id FROM outbox WHERE seq = ?", (result["seq"],)).fetchone()
+                row = self.conn.execute("SELECT o.event_id, o.entity_id, e.entity FROM outbox o JOIN events e "
+                                        "ON e.id = o.event_id WHERE o.seq = ?", (result["seq"],)).fetchone()
                 if row is None:
                     continue
-                event_id, entity_id = row
+                event_id, entity_id, entity = row
                 self.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq = ?", (now, result["seq"]))
                 self._set_outcome(event_id, result.get("original") or result["outcome"], result.get("detail"))
-                entity = self.conn.execute("SELECT entity FROM events WHERE id = ?", (event_id,)).fetchone()[0]
                 self.offer(entity, entity_id, result.get("cursor"), result.get("doc"))
             self._release_held()
 
@@ -143,16 +142,15 @@ class Replica:
         local = self.conn.execute("SELECT version, synced_cursor FROM tickets WHERE id = ?", (doc["id"],)).fetchone()
         if local is not None and (local[1] or 0) >= cursor:
             return
-        ticket = ticket_from_doc(doc)
-        if ticket.contact_id and not self.conn.execute("SELECT 1 FROM contacts WHERE id = ?", (ticket.contact_id,)).fetchone():
-            log.warning("ticket %s refers to contact %s, which this store does not have", ticket.key, ticket.contact_id)
-            ticket.contact_id = None
-        ticket.version = local[0] + 1 if local else 1
-        row = ticket_to_row(ticket) | {"synced_cursor": cursor}
+        row = ticket_row(doc, local[0] + 1 if local else 1, cursor)
+        contact = row["contact_id"]
+        if contact and not self.conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact,)).fetchone():
+            log.warning("ticket %s refers to contact %s, which this store does not have", row["key"], contact)
+            row["contact_id"] = None
         try:
             self._upsert("tickets", row, exists=local is not None)
-        except sqlite3.IntegrityError as exc:  # a key this store gave a ticket the server refused
-            log.warning("ticket %s from the server not stored: %s", ticket.key, exc)
+        except sqlite3.IntegrityError as exc:  # a key this store gave a ticket the server refused, or a bad doc
+            log.warning("ticket %s from the server not stored: %s", row["key"], exc)
 
     def _apply_contact(self, cursor: int, doc: dict[str, Any]) -> None:
         local = self.conn.execute("SELECT version, synced_cursor FROM contacts WHERE id = ?", (doc["id"],)).fetchone()
@@ -176,3 +174,13 @@ class Replica:
         else:
             self.conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                               list(row.values()))
+
+
+def ticket_row(doc: dict[str, Any], version: int, cursor: int) -> dict[str, Any]:
+    """The local row of a ticket document from the server. The document holds the same plain values as
+    a row (instants in the same canonical text), so nothing is parsed and formatted again."""
+    row = {name: doc.get(name) for name in TICKET_FIELDS}
+    row["fields"] = json.dumps(doc.get("fields") or {}, ensure_ascii=False, sort_keys=True)
+    fcr = doc.get("first_contact_resolution")
+    row["first_contact_resolution"] = None if fcr is None else int(fcr)
+    return row | {"version": version, "synced_cursor": cursor}
