@@ -45,6 +45,8 @@ SCHEMA = [
 class Connection(Protocol):
     def execute(self, sql: str, params: tuple | list = ()) -> Any: ...
 
+    def executemany(self, sql: str, rows: list) -> Any: ...
+
 
 class Database:
     """A server database; `transaction()` hands out a connection for one unit of work."""
@@ -162,3 +164,7 @@ class _Placeholders:
 
     def execute(self, sql: str, params: tuple | list = ()) -> Any:
         return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: list) -> Any:
+        with self.conn.cursor() as cursor:
+            return cursor.executemany(sql.replace("?", "%s"), rows)

@@ -13,10 +13,10 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from opconsole.config import Config
-from opconsole.domain import Contact, Operator, Role, Ticket, from_iso, now_utc, to_iso
+from opconsole.domain import Contact, Operator, Role, from_iso, now_utc, to_iso
 from opconsole.errors import OpconsoleError
 from opconsole.ids import new_id
 from opconsole.server.db import Connection, Database
@@ -122,16 +122,18 @@ class Backend:
         gap = None
         with self.db.transaction() as conn:
             last_seq = self._lock_client(conn, user, client_id)
+            work = PushWork(conn, batch, self._cursors(conn, sum(op["seq"] > last_seq for op in batch)))
             for op in batch:
                 seq = op["seq"]
                 if seq <= last_seq:
-                    results.append(self._repeat(conn, client_id, op))
+                    results.append(self._repeat(work, client_id, op))
                 elif seq == last_seq + 1:
-                    results.append(self._execute(conn, user, client_id, op))
+                    results.append(self._execute(work, user, client_id, op))
                     last_seq = seq
                 else:
                     gap = last_seq + 1
                     break
+            work.flush()
             conn.execute("UPDATE clients SET last_seq = ?, login = ? WHERE client_id = ?", (last_seq, user.login, client_id))
         return PushResult(results, last_seq, gap)
 
@@ -141,65 +143,63 @@ class Backend:
         return conn.execute(self.db.lock_row("SELECT last_seq FROM clients WHERE client_id = ?"),
                             (client_id,)).fetchone()[0]
 
-    def _repeat(self, conn: Connection, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _cursors(conn: Connection, count: int) -> Iterator[int]:
+        """`count` change-log cursors, from the counter row. Its lock is held to the commit, so pushes
+        commit in cursor order and every read after this sees every earlier push."""
+        last = conn.execute("UPDATE counters SET value = value + ? WHERE name = 'cursor' RETURNING value",
+                            (count,)).fetchone()[0]
+        return iter(range(last - count + 1, last + 1))
+
+    @staticmethod
+    def _repeat(work: PushWork, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
         """The answer to an operation processed before: its stored outcome, with the record as it is now."""
-        row = conn.execute("SELECT fingerprint, result FROM ops WHERE client_id = ? AND seq = ?",
-                           (client_id, op["seq"])).fetchone()
+        row = work.stored(client_id, op["seq"])
         if row is None or row[0] != fingerprint(op):
             return {"seq": op["seq"], "outcome": REJECTED, "cursor": None, "doc": None,
                     "detail": f"seq {op['seq']} was already used by another operation of this client"}
         stored = json.loads(row[1])
-        record = conn.execute("SELECT cursor, doc FROM records WHERE id = ?", (op["entity_id"],)).fetchone()
-        cursor, doc = (record[0], json.loads(record[1])) if record else (None, None)
+        record = work.record(op["entity_id"])
+        cursor, doc = (record["cursor"], record["doc"]) if record else (None, None)
         return {**stored, "outcome": DUPLICATE, "original": stored["outcome"], "cursor": cursor, "doc": doc}
 
-    def _execute(self, conn: Connection, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
+    def _execute(self, work: PushWork, user: User, client_id: str, op: dict[str, Any]) -> dict[str, Any]:
         """Re-execute one operation; its event goes into the change log with the outcome, once."""
         event = op["event"]
-        cursor = self._next_cursor(conn)  # first: the counter row's lock orders this op after every earlier one
-        record = self._record(conn, op["entity_id"])
+        cursor = next(work.cursors)
+        record = work.record(op["entity_id"])
         before = record["doc"] if record else None
-        if conn.execute("SELECT 1 FROM changes WHERE event_id = ?", (event["id"],)).fetchone():
+        if event["id"] in work.events:
             refused = ops.Outcome(REJECTED, detail=f"event {event['id']} was already pushed")
-            return {**self._store_result(conn, client_id, op, refused, None), "doc": None}
+            return {**work.result(client_id, op, refused, None), "doc": None}
         if record and record["entity"] != op["entity"]:
             outcome, after = ops.Outcome(REJECTED, detail=f"{op['entity_id']} is a {record['entity']}"), None
         elif op["entity"] == "contact":
             outcome, after = self._contact(op, before)
         else:
-            outcome, after = self._ticket(conn, user, op, before, record["version"] if record else 0)
+            outcome, after = self._ticket(work, user, op, before, record["version"] if record else 0)
         doc = after or before
         doc_json = json.dumps(doc, ensure_ascii=False)
         if after is not None:
-            self._save_record(conn, op["entity"], op["entity_id"], after, doc_json, cursor)
+            work.save(op["entity"], op["entity_id"], after, doc_json, cursor)
         event_json = json.dumps({**event, "entity": op["entity"], "entity_id": op["entity_id"], "op": op["name"],
                                  "outcome": outcome.status, "detail": outcome.detail}, ensure_ascii=False)
         entry = (f'{{"cursor":{cursor},"entity":{json.dumps(op["entity"])},"entity_id":{json.dumps(op["entity_id"])},'
                  f'"doc":{doc_json},"event":{event_json}}}')  # built from the parts, each serialised once
-        conn.execute("INSERT INTO changes (cursor, event_id, entity, entity_id, audience, entry) VALUES (?, ?, ?, ?, ?, ?)",
-                     (cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc), entry))
-        return {**self._store_result(conn, client_id, op, outcome, cursor), "doc": doc}
+        work.change(cursor, event["id"], op["entity"], op["entity_id"], audience(before, doc), entry)
+        return {**work.result(client_id, op, outcome, cursor), "doc": doc}
 
-    @staticmethod
-    def _store_result(conn: Connection, client_id: str, op: dict[str, Any], outcome: ops.Outcome,
-                      cursor: int | None) -> dict[str, Any]:
-        """The outcome kept for a repeat of the operation (the record itself is read again then)."""
-        result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor}
-        conn.execute("INSERT INTO ops (client_id, seq, op_id, fingerprint, result) VALUES (?, ?, ?, ?, ?)",
-                     (client_id, op["seq"], op["op_id"], fingerprint(op), json.dumps(result, ensure_ascii=False)))
-        return result
-
-    def _ticket(self, conn: Connection, user: User, op: dict[str, Any], before: dict[str, Any] | None,
+    def _ticket(self, work: PushWork, user: User, op: dict[str, Any], before: dict[str, Any] | None,
                 version: int) -> tuple[ops.Outcome, dict[str, Any] | None]:
         """The outcome of a ticket operation and the ticket's new document, if it changed."""
         current = ops.ticket_from_doc(before) if before else None
         created = op["args"].get("ticket") if op["name"] == "ticket.create" and current is None else None
         key = created.get("key") if isinstance(created, dict) else None
-        if key and conn.execute("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone():
+        if key and key in work.keys:
             detail = f"key {key} is taken by another ticket; give each site its own prefix (`opconsole init --site`)"
             return ops.Outcome(REJECTED, detail=detail), None
-        contact = self._contact_of(conn, current)
-        outcome = ops.execute(self.config, user, op, current, contact, self._operators(conn, op["args"].get("to")))
+        contact = work.contact(current.contact_id) if current and current.contact_id else None
+        outcome = ops.execute(self.config, user, op, current, contact, self._operators(work.conn, op["args"].get("to")))
         if outcome.after is None:
             return outcome, None
         outcome.after.updated_at = from_iso(op["event"]["at"])
@@ -216,36 +216,14 @@ class Backend:
             return ops.Outcome(REJECTED, detail="contact.create needs the contact with its id"), None
         return ops.Outcome(APPLIED), {**doc, "version": 1}
 
-    def _record(self, conn: Connection, entity_id: str) -> dict[str, Any] | None:
-        row = conn.execute("SELECT entity, version, doc FROM records WHERE id = ?", (entity_id,)).fetchone()
-        return {"entity": row[0], "version": row[1], "doc": json.loads(row[2])} if row else None
-
-    def _save_record(self, conn: Connection, entity: str, entity_id: str, doc: dict[str, Any], doc_json: str,
-                     cursor: int) -> None:
-        conn.execute(
-            "INSERT INTO records (id, entity, key, version, cursor, doc) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, doc = excluded.doc",
-            (entity_id, entity, doc.get("key") if entity == "ticket" else None, doc["version"], cursor, doc_json))
-
-    def _contact_of(self, conn: Connection, ticket: Ticket | None) -> Contact | None:
-        record = self._record(conn, ticket.contact_id) if ticket and ticket.contact_id else None
-        if record is None:
-            return None
-        doc = record["doc"]
-        return Contact(id=doc["id"], name=doc.get("name") or "", phones=doc.get("phones") or [],
-                       email=doc.get("email"), organisation=doc.get("organisation"), site=doc.get("site"))
-
-    def _operators(self, conn: Connection, login: Any) -> dict[str, Operator]:
+    @staticmethod
+    def _operators(conn: Connection, login: Any) -> dict[str, Operator]:
         if not isinstance(login, str):
             return {}
         row = conn.execute("SELECT login, name, role, groups, active FROM users WHERE login = ?", (login,)).fetchone()
         if row is None:
             return {}
         return {login: Operator(row[0], row[1], Role(row[2]), tuple(json.loads(row[3])), bool(row[4]))}
-
-    def _next_cursor(self, conn: Connection) -> int:
-        """The next change-log cursor, from the locked counter row: cursors commit in numeric order."""
-        return conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'cursor' RETURNING value").fetchone()[0]
 
     # --- pull -----------------------------------------------------------------------------------
 
@@ -273,6 +251,91 @@ class Backend:
         rows = rows[:limit]
         cursor = rows[-1][0] if has_more else latest
         return Page([entry for _, entry in rows], cursor, has_more, client_last_seq)
+
+
+class PushWork:
+    """One push's unit of work: the records, keys and events it touches are read in one query each,
+    kept up to date as its operations run, and its writes go to the database together at the end.
+    Fewer round trips matter most on PostgreSQL."""
+
+    def __init__(self, conn: Connection, batch: list[dict[str, Any]], cursors: Iterator[int]):
+        self.conn = conn
+        self.cursors = cursors
+        self.records: dict[str, dict[str, Any] | None] = dict.fromkeys({op["entity_id"] for op in batch})
+        for entity_id, entity, version, cursor, doc in self._select(
+                "SELECT id, entity, version, cursor, doc FROM records WHERE id IN", list(self.records)):
+            self.records[entity_id] = {"entity": entity, "version": version, "cursor": cursor, "doc": json.loads(doc)}
+        created = [op["args"]["ticket"].get("key") for op in batch if op["name"] == "ticket.create"
+                   and isinstance(op["args"].get("ticket"), dict)]
+        self.keys = {row[0] for row in self._select("SELECT key FROM records WHERE key IN",
+                                                    [k for k in created if isinstance(k, str)])}
+        self.events = {row[0] for row in self._select("SELECT event_id FROM changes WHERE event_id IN",
+                                                      [op["event"]["id"] for op in batch])}
+        self.saved: dict[str, tuple] = {}
+        self.changes: list[tuple] = []
+        self.results: list[tuple] = []
+
+    def _select(self, sql: str, values: list[Any]) -> list[tuple]:
+        rows: list[tuple] = []
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            rows += self.conn.execute(f"{sql} ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        return rows
+
+    def record(self, entity_id: str) -> dict[str, Any] | None:
+        if entity_id not in self.records:  # a ticket's contact, outside the batch
+            row = self.conn.execute("SELECT entity, version, cursor, doc FROM records WHERE id = ?",
+                                    (entity_id,)).fetchone()
+            self.records[entity_id] = (None if row is None else
+                                       {"entity": row[0], "version": row[1], "cursor": row[2], "doc": json.loads(row[3])})
+        return self.records[entity_id]
+
+    def contact(self, contact_id: str) -> Contact | None:
+        record = self.record(contact_id)
+        if record is None or record["entity"] != "contact":
+            return None
+        doc = record["doc"]
+        return Contact(id=doc["id"], name=doc.get("name") or "", phones=doc.get("phones") or [],
+                       email=doc.get("email"), organisation=doc.get("organisation"), site=doc.get("site"))
+
+    def save(self, entity: str, entity_id: str, doc: dict[str, Any], doc_json: str, cursor: int) -> None:
+        key = doc.get("key") if entity == "ticket" else None
+        self.records[entity_id] = {"entity": entity, "version": doc["version"], "cursor": cursor, "doc": doc}
+        self.saved[entity_id] = (entity_id, entity, key, doc["version"], cursor, doc_json)
+        if key:
+            self.keys.add(key)
+
+    def change(self, cursor: int, event_id: str, entity: str, entity_id: str, audience: str, entry: str) -> None:
+        self.events.add(event_id)
+        self.changes.append((cursor, event_id, entity, entity_id, audience, entry))
+
+    def result(self, client_id: str, op: dict[str, Any], outcome: ops.Outcome, cursor: int | None) -> dict[str, Any]:
+        """The outcome kept for a repeat of the operation (the record itself is read again then)."""
+        result = {"seq": op["seq"], "outcome": outcome.status, "detail": outcome.detail, "cursor": cursor}
+        self.results.append((client_id, op["seq"], op["op_id"], fingerprint(op), json.dumps(result, ensure_ascii=False)))
+        return result
+
+    def stored(self, client_id: str, seq: int) -> tuple[str, str] | None:
+        """(fingerprint, result) of an operation processed before, in this push or an earlier one."""
+        for stored_client, stored_seq, _, print_, result in self.results:
+            if (stored_client, stored_seq) == (client_id, seq):
+                return print_, result
+        return self.conn.execute("SELECT fingerprint, result FROM ops WHERE client_id = ? AND seq = ?",
+                                 (client_id, seq)).fetchone()
+
+    def flush(self) -> None:
+        executemany(self.conn, "INSERT INTO records (id, entity, key, version, cursor, doc) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, "
+                    "doc = excluded.doc", list(self.saved.values()))
+        executemany(self.conn, "INSERT INTO changes (cursor, event_id, entity, entity_id, audience, entry) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", self.changes)
+        executemany(self.conn, "INSERT INTO ops (client_id, seq, op_id, fingerprint, result) VALUES (?, ?, ?, ?, ?)",
+                    self.results)
+
+
+def executemany(conn: Connection, sql: str, rows: list[tuple]) -> None:
+    if rows:
+        conn.executemany(sql, rows)
 
 
 def audience(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
