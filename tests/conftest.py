@@ -92,3 +92,34 @@ def server_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     import postgres
 
     return postgres.fresh_database(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture
+def backend(server_db_url, config):
+    """The backend's own code on an empty server database of each kind."""
+    from sync_support import backend_for
+
+    backend = backend_for(server_db_url, config)
+    yield backend
+    backend.db.close()
+
+
+@pytest.fixture
+def sites(tmp_path, config, clock):
+    """Two consoles' stores, at sites MSK and SPB."""
+    from sync_support import open_site
+
+    opened = [open_site(tmp_path / f"{prefix}.db", prefix, config, clock) for prefix in ("MSK", "SPB")]
+    yield opened
+    for site in opened:
+        site.store.close()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    """`opconsole serve` on loopback with a SQLite database."""
+    from sync_support import ServerProcess
+
+    process = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server.log").start()
+    yield process
+    process.stop()

@@ -12,21 +12,21 @@ from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
 
 from opconsole.server.api import Limits, create_app
-from opconsole.server.db import Database
-from opconsole.server.service import Backend
+from sync_support import backend_for
 
 
 TOKEN: list[str] = []  # the token of the server under test, set by its fixture
 
 
+def app_and_token(folder, config, limits: Limits):
+    backend = backend_for(f"sqlite:///{folder / 'server.db'}", config)
+    return create_app(backend, limits), backend.create_token("op1", "operator")[1]
+
+
 @pytest.fixture
-def api(tmp_path_factory, config):
-    db = Database.open(f"sqlite:///{tmp_path_factory.mktemp('api') / 'server.db'}")
-    db.create_schema()
-    backend = Backend(db, config)
-    token = backend.create_token("op1", "operator")[1]
-    TOKEN.append(token)
-    app = create_app(backend, Limits(max_ops=20, rate=1e6, burst=10**6, max_wait=0.05))  # long-polls held briefly
+def api(tmp_path, config):
+    app, token = app_and_token(tmp_path, config, Limits(max_ops=20, rate=1e6, burst=10**6, max_wait=0.05))
+    TOKEN.append(token)  # long-polls are held only briefly
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -72,11 +72,7 @@ def valid_unicode(body) -> bool:
 def client(tmp_path, config):
     from fastapi.testclient import TestClient
 
-    db = Database.open(f"sqlite:///{tmp_path / 'server.db'}")
-    db.create_schema()
-    backend = Backend(db, config)
-    token = backend.create_token("op1", "operator")[1]
-    app = create_app(backend, Limits(max_ops=3, max_bytes=20_000, rate=1, burst=30))
+    app, token = app_and_token(tmp_path, config, Limits(max_ops=3, max_bytes=20_000, rate=1, burst=30))
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 

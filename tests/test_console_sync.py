@@ -4,7 +4,7 @@ operator is never blocked when the server is away, and a change the server did n
 from __future__ import annotations
 
 import pytest
-from sync_support import ServerProcess, backend_for, open_site
+from sync_support import backend_for, open_site
 from test_workbench import loaded, make_app, until
 
 from opconsole.screens.workbench import StatusBar
@@ -14,10 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server.log").start()
-    yield process
-    process.stop()
+def server(sqlite_server):
+    return sqlite_server
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
-from sync_support import ServerProcess, assert_exactly_once, backend_for, day_of_traffic, open_site, server_state
+from sync_support import ServerProcess, assert_exactly_once, day_of_traffic, server_state
 
-from opconsole.sync.client import HttpTransport, Offline, Report, SyncError, Syncer, SyncLoop, status
+from opconsole.sync.client import HttpTransport, Offline, Report, SyncError, SyncLoop, status
 
 pytestmark = pytest.mark.slow
 
@@ -26,23 +26,8 @@ def server(server_db_url, tmp_path):
 
 
 @pytest.fixture
-def backend(server_db_url, config):
-    backend = backend_for(server_db_url, config)
-    yield backend
-    backend.db.close()
-
-
-@pytest.fixture
 def token(backend):
     return backend.create_token("op1", "lead")[1]
-
-
-@pytest.fixture
-def sites(tmp_path, config, clock):
-    opened = [open_site(tmp_path / f"{prefix}.db", prefix, config, clock) for prefix in ("MSK", "SPB")]
-    yield opened
-    for site in opened:
-        site.store.close()
 
 
 def http(server, token, **kwargs):

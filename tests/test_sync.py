@@ -12,30 +12,11 @@ import pytest
 
 from opconsole.domain import Role
 from opconsole.errors import InvalidInput
-from opconsole.server.db import Database
-from opconsole.server.service import Backend
 from opconsole.store import Store
-from opconsole.sync.client import Report
 from opconsole.sync.ops import User
-from sync_support import InProcess, local_state, open_site, server_state
+from sync_support import InProcess, local_state, server_state
 
 LEAD = User("lead1", Role.LEAD, ("first_line",))
-
-
-@pytest.fixture
-def backend(server_db_url, config, clock):
-    db = Database.open(server_db_url)
-    db.create_schema()
-    yield Backend(db, config, clock=clock)
-    db.close()
-
-
-@pytest.fixture
-def sites(tmp_path, config, clock):
-    opened = [open_site(tmp_path / f"{prefix}.db", prefix, config, clock) for prefix in ("MSK", "SPB")]
-    yield opened
-    for site in opened:
-        site.store.close()
 
 
 def outbox(store):

@@ -15,10 +15,8 @@ TESTS = str(Path(__file__).parent)
 
 
 @pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "server.log").start()
-    yield process
-    process.stop()
+def server(sqlite_server):
+    return sqlite_server
 
 
 @pytest.fixture

@@ -116,12 +116,18 @@ class WorkbenchScreen(Screen[None]):
     # --- data -------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
+        table = self.part(QueueTable)
+        if table is not None:
+            table.reload()
+            self.load_counts()
+
+    def part(self, kind: type[Widget]) -> Widget | None:
+        """A part of the screen, or None once the console is closing and its widgets are gone (a
+        worker's late answer may arrive then)."""
         try:
-            table = self.query_one(QueueTable)
+            return self.query_one(kind)
         except NoMatches:
-            return  # the console is closing and its widgets are already gone
-        table.reload()
-        self.load_counts()
+            return None
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
@@ -143,14 +149,19 @@ class WorkbenchScreen(Screen[None]):
             c = self.counts
             parts.append(f"new {c.new} · mine {c.mine} · breaching {c.breaching}")
         parts.append(now.astimezone().strftime("%H:%M:%S"))
-        self.query_one(StatusBar).update("  │  ".join(parts))
+        bar = self.part(StatusBar)
+        if bar is None:
+            return
+        bar.update("  │  ".join(parts))
         for text in lost or []:
             self.notify(text, title="The server did not take a change", severity="warning", timeout=20, markup=False)
 
     def tick(self) -> None:
         """Once a second: the clock and the SLA time left (repaint only, no I/O)."""
         self.show_status()
-        self.query_one(QueueTable).refresh()
+        table = self.part(QueueTable)
+        if table is not None:
+            table.refresh()
 
     def update_queue_title(self) -> None:
         total = self.query_one(QueueTable).total

@@ -89,6 +89,7 @@ class Syncer:
 
     def pull(self, report: Report, wait: float = 0) -> bool:
         """One page of the feed; True if there is more to read."""
+        acked = self.replica.acked_seq()  # read first: the page may predate acknowledgements recorded meanwhile
         try:
             page = self.transport.changes(self.replica.cursor, self.page, wait, self.client_id)
         except Gone as exc:
@@ -97,7 +98,7 @@ class Syncer:
         self.replica.apply_page(page["changes"], page["cursor"])
         report.pulled += len(page["changes"])
         last_seq = page.get("client_last_seq")
-        if last_seq is not None and last_seq < self.replica.acked_seq():
+        if last_seq is not None and last_seq < acked:  # the server lost operations it had acknowledged
             report.requeued += self.replica.requeue_after(last_seq)
         return bool(page["has_more"])
 
@@ -204,7 +205,6 @@ class SyncLoop:
         self.long_poll = long_poll
         self.poll_interval = poll_interval
         self.stop = threading.Event()
-        self.wake_pusher = threading.Event()
         self.threads: list[threading.Thread] = []
         self.error: str | None = None  # the last error that needs a person (a refused token)
         self._failing: dict[str, str] = {}  # thread name -> why its last attempt failed
@@ -223,26 +223,26 @@ class SyncLoop:
     def close(self, timeout: float = 2.0) -> None:
         """Stop both threads; a long-poll in flight is left to end on its own (the threads are daemons)."""
         self.stop.set()
-        self.wake_pusher.set()
         for thread in self.threads:
             thread.join(timeout)
 
     def _guarded(self, name: str, step: Callable[[Syncer], bool]) -> None:
         store = Store.open(self.store_path, create=False)
-        failures = 0
+        syncer, failures = None, 0
         try:
-            syncer = Syncer(store, self.connect())
             while not self.stop.is_set():
                 try:
+                    if syncer is None:  # again after a refusal: takes a token given meanwhile
+                        syncer = Syncer(store, self.connect())
                     if step(syncer):
                         failures = 0
                         self._report(store, name, None)
-                except (Offline, SyncError) as exc:
+                except OpconsoleError as exc:  # offline, a refused token, no token, a busy store
                     failures += 1
                     self._report(store, name, str(exc))
-                    if isinstance(exc, SyncError):
+                    if not isinstance(exc, Offline):
                         self.error = str(exc)
-                        syncer.transport = self.connect()  # takes a token given meanwhile
+                        syncer = None
                     retry = getattr(exc, "retry_after", None)
                     self.stop.wait(retry or BACKOFF[min(failures, len(BACKOFF)) - 1])
         finally:
@@ -265,8 +265,7 @@ class SyncLoop:
 
     def _push(self, syncer: Syncer) -> bool:
         """Push when a commit may have queued something; else look again in `poll_interval`."""
-        self.wake_pusher.wait(self.poll_interval)
-        self.wake_pusher.clear()
+        self.stop.wait(self.poll_interval)
         version = syncer.store.data_version()
         pushed = version != self._seen_version and syncer.replica.pending_count() > 0
         if pushed:

@@ -56,7 +56,13 @@ class KbPane(Vertical):
         self.pending_log: tuple[str, int] | None = None  # the last search shown, not yet logged
         self.search_timer: Timer | None = None
         self.wanted: str | None = None  # the selected ticket the pane follows
-        self.built = False  # the parts are mounted after the first frame
+        self.parts_mounted = False  # the parts are mounted after the first frame
+
+    @property
+    def built(self) -> bool:
+        """The parts are there: mounted after the first frame, and not yet removed as the console closes
+        (a worker's late answer may come then)."""
+        return self.parts_mounted and bool(self.children)
 
     @property
     def console(self) -> OpconsoleApp:
@@ -74,7 +80,7 @@ class KbPane(Vertical):
                          VerticalScroll(Static("", id="kb-meta"), id="kb-article"))
         if not self.query("#kb-results"):
             return  # the console closed meanwhile: nothing was mounted
-        self.built = True
+        self.parts_mounted = True
         self.show_hits(self.hits, self.shown_query, suggested=not self.shown_query)
 
     # --- the selected ticket ---------------------------------------------------------------------------

@@ -82,9 +82,16 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.save_lock = threading.Lock()
         self.saves_sent = self.saves_done = 0
         self.start_when_loaded: str | None = None  # `s` came before this ticket's scripts were loaded
-        self.built = False  # the parts are mounted after the first frame
+        self.parts_mounted = False  # the parts are mounted after the first frame
         self.wanted: str | None = None  # the ticket the player follows
         self.generation = 0  # runs started here: what was read before the last one is stale
+        self.starting = False  # a run is being started (its ticket taken) and is not shown yet
+
+    @property
+    def built(self) -> bool:
+        """The parts are there: mounted after the first frame, and not yet removed as the console closes
+        (a worker's late answer may come then)."""
+        return self.parts_mounted and bool(self.children)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.build)  # after the console's first frame: ~10 ms it need not wait for
@@ -98,14 +105,14 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         await self.mount(Vertical(*parts))
         if not self.query("#script-head"):
             return  # the console closed meanwhile: nothing was mounted
-        self.built = True
+        self.parts_mounted = True
         if self.shown is not None:
             self.render_state()
 
     @property
     def running(self) -> bool:
-        """A run is under way here (started, not at its outcome)."""
-        return self.state is not None and not self.state.finished
+        """A run is under way here (started, not at its outcome), or is being started."""
+        return self.starting or self.state is not None and not self.state.finished
 
     def on_focus(self) -> None:
         if self.built and self.has_class("collecting"):  # a value is asked for: typing goes straight into it
@@ -116,6 +123,8 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     def show_ticket(self, key: str | None) -> None:
         if key != self.start_when_loaded:
             self.start_when_loaded = None  # `s` was for another ticket
+        if key != self.wanted:
+            self.starting = False  # the operator moved on: the run being started is not shown here
         self.wanted = key
         if key is None:
             self.display_nothing("No ticket selected.")
@@ -135,6 +144,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     def display_ticket(self, found: TicketScripts, generation: int) -> None:
         if found.key != self.wanted or generation < self.generation:
             return  # the cursor moved on, or a run started since this was read
+        self.starting = False
         self.shown = found
         self.state = found.run.state if found.run else None
         self.part("error", "")
@@ -148,7 +158,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.shown, self.state, self.start_when_loaded = None, None, None
         self.set_class(False, "collecting")
         for part, content in (("head", ""), ("say", ""), ("body", text), ("collected", ""), ("hint", "")):
-            self.query_one(f"#script-{part}", Static).update(content)
+            self.part(part, content)
 
     # --- showing ----------------------------------------------------------------------------------
 
@@ -216,8 +226,9 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
         self.part("collected", "")
 
     def part(self, name: str, content: str) -> None:
-        if self.built:
-            self.query_one(f"#script-{name}", Static).update(content)
+        """Update one part; none exists before the pane is built or once the console is closing."""
+        for static in self.query(f"#script-{name}").results(Static):
+            static.update(content)
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -318,6 +329,7 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
     def start(self, script_id: str, carried: dict[str, str] | None = None) -> None:
         if self.shown is not None:
             self.generation += 1
+            self.starting = True  # from here: starting takes the ticket, which may move it out of the view
             self.start_run(self.shown.key, script_id, carried, self.generation)
 
     @work(thread=True, group="script-start")
@@ -327,9 +339,13 @@ class ScriptPlayer(VerticalScroll, can_focus=True):
             runs.start(key, script_id, carried)
             found = runs.for_ticket(key)
         except OpconsoleError as exc:
-            self.app.call_from_thread(self.part, "error", escape(str(exc)))
+            self.app.call_from_thread(self.start_failed, escape(str(exc)))
             return
         self.app.call_from_thread(self.display_ticket, found, generation)
+
+    def start_failed(self, message: str) -> None:
+        self.starting = False
+        self.part("error", message)
 
 
 def hint_for(step) -> str:
