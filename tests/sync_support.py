@@ -37,12 +37,14 @@ class InProcess:
         result = self.backend.push(self.user, client_id, json.loads(json.dumps(ops)))
         return json.loads(json.dumps({"results": result.results, "last_seq": result.last_seq, "gap": result.gap}))
 
-    def changes(self, since: int, limit: int, wait: float, client_id: str) -> dict[str, Any]:
+    def changes(self, since: int, limit: int, wait: float, client_id: str,
+                since_event: str | None = None) -> dict[str, Any]:
         try:
-            page = self.backend.changes(self.user, since, limit, client_id)
+            page = self.backend.changes(self.user, since, limit, client_id, since_event)
         except ServerGone as exc:
             raise Gone(str(exc)) from None
         return {"changes": [json.loads(entry) for entry in page.changes], "cursor": page.cursor,
+                "cursor_event": page.cursor_event,
                 "has_more": page.has_more, "client_last_seq": page.client_last_seq}
 
 

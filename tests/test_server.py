@@ -9,9 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from sync_support import ServerProcess, assert_exactly_once, day_of_traffic, server_state
+from sync_support import ServerProcess, assert_exactly_once, backend_for, day_of_traffic, server_state
 
 from opconsole.sync.client import HttpTransport, Offline, Report, SyncError, SyncLoop, status
 
@@ -237,3 +238,49 @@ def until(condition, timeout: float = 15.0) -> None:
 def test_a_push_after_the_last_gets_no_report(server, token, sites):
     """The report of a sync with nothing to do is empty, not an error."""
     assert sites[0].syncer(http(server, token)).once(Report()).pushed == 0
+
+
+def test_the_server_restored_from_an_older_backup(tmp_path, config, clock):
+    """The server loses the last hours: each console notices (its cursor no longer names the same
+    history), reads the feed again and pushes what the server lost, and all converge. Another site's
+    new work after the restore reuses the lost cursors: only the event check can tell."""
+    import sqlite3
+
+    from sync_support import open_site
+
+    db = tmp_path / "server.db"
+    server = ServerProcess(f"sqlite:///{db}", tmp_path / "server.log").start()
+    backend = backend_for(server.db_url, config)
+    token = backend.create_token("op1", "lead")[1]
+    sites = [open_site(tmp_path / f"{p}.db", p, config, clock) for p in ("MSK", "SPB", "EKB")]
+    msk, spb, ekb = sites
+    try:
+        day_of_traffic(msk.desk, 30, clock)
+        for site in sites:
+            site.syncer(http(server, token)).once()
+        with sqlite3.connect(db) as live, sqlite3.connect(tmp_path / "backup.db") as copy:
+            live.backup(copy)
+        day_of_traffic(msk.desk, 40, clock)  # pushed, then lost with the restore
+        msk.syncer(http(server, token)).once()
+        ekb.syncer(http(server, token)).once()  # ekb read the history that will be lost
+        server.stop()
+        backend.db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        (tmp_path / "backup.db").rename(db)
+        server.start()
+        backend = backend_for(server.db_url, config)
+        day_of_traffic(spb.desk, 60, clock)  # new work that takes the lost cursors again
+        spb.syncer(http(server, token)).once()
+        reports = []
+        for _ in range(3):
+            for site in sites:
+                reports.append(site.syncer(http(server, token)).once())
+        assert any(report.restarted for report in reports) and any(report.requeued for report in reports)
+        assert_exactly_once(backend, *(site.store for site in sites))
+        assert msk.store.count_tickets() == 130
+    finally:
+        for site in sites:
+            site.store.close()
+        server.stop()
+        backend.db.close()

@@ -41,8 +41,8 @@ class Faulty:
     def push(self, client_id, ops):
         return self._call("push", client_id, ops)
 
-    def changes(self, since, limit, wait, client_id):
-        return self._call("changes", since, limit, wait, client_id)
+    def changes(self, since, limit, wait, client_id, since_event=None):
+        return self._call("changes", since, limit, wait, client_id, since_event)
 
 
 def act(site, data: st.DataObject) -> None:

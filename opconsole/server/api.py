@@ -96,6 +96,8 @@ class ChangesQuery(BaseModel):
     wait: float = Field(0, ge=0, le=60, description="Seconds to hold the request until a change arrives.")
     client_id: ID | None = Field(None, description="This console's client id: the answer then says the "
                                                    "last seq of it the server has processed.")
+    since_event: ID | None = Field(None, description="The `cursor_event` of the page that gave `since`: if "
+                                                     "this server's history differs there, the answer is 410.")
 
 
 class Result(BaseModel):
@@ -117,6 +119,7 @@ class PushOut(BaseModel):
 class ChangesOut(BaseModel):
     changes: list[dict[str, Any]]
     cursor: int
+    cursor_event: str | None = Field(description="Send it back as `since_event` with this cursor.")
     has_more: bool
     client_last_seq: int | None
 
@@ -300,18 +303,19 @@ def create_app(backend: Backend, limits: Limits = Limits()) -> FastAPI:
     @app.get("/v1/changes", responses=problems(401, 410, 429, 503))
     async def changes(who: Annotated[User, Depends(user)], query: Annotated[ChangesQuery, Query()]) -> ChangesOut:
         """Changes after cursor `since` that this user may see; with `wait`, held until one arrives."""
-        since, wait = query.since, min(query.wait, limits.max_wait)
+        since, since_event, wait = query.since, query.since_event, min(query.wait, limits.max_wait)
         deadline = time.monotonic() + wait
         while True:
             waiting = notifier.event
-            page = await run_in_threadpool(backend.changes, who, since, query.limit, query.client_id)
+            page = await run_in_threadpool(backend.changes, who, since, query.limit, query.client_id, since_event)
             left = deadline - time.monotonic()
             if page.changes or left <= 0:
                 # the entries go out as the change log stores them, without a parse and a re-serialisation
                 return Response(f'{{"changes":[{",".join(page.changes)}],"cursor":{page.cursor},'
+                                f'"cursor_event":{json.dumps(page.cursor_event)},'
                                 f'"has_more":{json.dumps(page.has_more)},'
                                 f'"client_last_seq":{json.dumps(page.client_last_seq)}}}', media_type="application/json")
-            since = page.cursor
+            since, since_event = page.cursor, page.cursor_event
             await notifier.wait(waiting, left)
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_bytes)

@@ -45,6 +45,7 @@ class PushResult:
 class Page:
     changes: list[str]  # each entry as the JSON text the change log stores
     cursor: int
+    cursor_event: str | None  # the event of the last change at or before `cursor`
     has_more: bool
     client_last_seq: int | None
 
@@ -231,12 +232,15 @@ class Backend:
         with self.db.snapshot() as conn:
             return conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
 
-    def changes(self, user: User, since: int, limit: int, client_id: str | None = None) -> Page:
+    def changes(self, user: User, since: int, limit: int, client_id: str | None = None,
+                since_event: str | None = None) -> Page:
+        """The changes after cursor `since` that `user` may see. `since_event`, the `cursor_event` of the
+        page that gave `since`, proves that cursor still means the same history here."""
         with self.db.snapshot() as conn:
             latest = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
-            if since > latest:
-                raise Gone(f"cursor {since} is beyond this server's history (latest {latest}): the server was "
-                           "restored from an older backup; take a fresh copy")
+            if since > latest or since_event is not None and last_event(conn, since) != since_event:
+                raise Gone(f"cursor {since} is not in this server's history (latest {latest}): the server was "
+                           "restored from an older backup; read the feed again from the start")
             sql, params = "SELECT cursor, entry FROM changes WHERE cursor > ?", [since]
             if user.role is Role.OPERATOR:
                 patterns = [f"%|g:{g}|%" for g in user.groups] + [f"%|o:{user.login}|%"]
@@ -247,10 +251,18 @@ class Backend:
             if client_id:
                 row = conn.execute("SELECT last_seq FROM clients WHERE client_id = ?", (client_id,)).fetchone()
                 client_last_seq = row[0] if row else 0
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        cursor = rows[-1][0] if has_more else latest
-        return Page([entry for _, entry in rows], cursor, has_more, client_last_seq)
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            cursor = rows[-1][0] if has_more else latest
+            cursor_event = last_event(conn, cursor)
+        return Page([entry for _, entry in rows], cursor, cursor_event, has_more, client_last_seq)
+
+
+def last_event(conn: Connection, cursor: int) -> str | None:
+    """The id of the event at `cursor`, or at the last change before it (some cursors have no change)."""
+    row = conn.execute("SELECT event_id FROM changes WHERE cursor <= ? ORDER BY cursor DESC LIMIT 1",
+                       (cursor,)).fetchone()
+    return row[0] if row else None
 
 
 class PushWork:

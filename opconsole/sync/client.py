@@ -42,7 +42,8 @@ class Gone(OpconsoleError):
 class Transport(Protocol):
     def push(self, client_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]: ...
 
-    def changes(self, since: int, limit: int, wait: float, client_id: str) -> dict[str, Any]: ...
+    def changes(self, since: int, limit: int, wait: float, client_id: str,
+                since_event: str | None = None) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Report:
     outcomes: dict[str, int] = field(default_factory=dict)
     pulled: int = 0
     requeued: int = 0
+    restarted: bool = False  # the server's history changed (a restore): the feed was read again
 
     @property
     def pushed(self) -> int:
@@ -91,11 +93,13 @@ class Syncer:
         """One page of the feed; True if there is more to read."""
         acked = self.replica.acked_seq()  # read first: the page may predate acknowledgements recorded meanwhile
         try:
-            page = self.transport.changes(self.replica.cursor, self.page, wait, self.client_id)
-        except Gone as exc:
-            raise SyncError(f"{exc}. Re-syncing against a restored server is not supported yet: keep this "
-                            "store, and ask the server's admin to restore the newest backup") from None
-        self.replica.apply_page(page["changes"], page["cursor"])
+            page = self.transport.changes(self.replica.cursor, self.page, wait, self.client_id,
+                                          self.replica.cursor_event)
+        except Gone:
+            self.replica.start_over()  # the outbox is kept: what the server lost is pushed again
+            report.restarted = True
+            return True
+        self.replica.apply_page(page["changes"], page["cursor"], page.get("cursor_event"))
         report.pulled += len(page["changes"])
         last_seq = page.get("client_last_seq")
         if last_seq is not None and last_seq < acked:  # the server lost operations it had acknowledged
@@ -116,8 +120,11 @@ class HttpTransport:
     def push(self, client_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
         return self._call("POST", "/v1/push", json={"client_id": client_id, "ops": ops})
 
-    def changes(self, since: int, limit: int, wait: float, client_id: str) -> dict[str, Any]:
+    def changes(self, since: int, limit: int, wait: float, client_id: str,
+                since_event: str | None = None) -> dict[str, Any]:
         params = {"since": since, "limit": limit, "wait": wait, "client_id": client_id}
+        if since_event:
+            params["since_event"] = since_event
         return self._call("GET", "/v1/changes", params=params, timeout=wait + 10)
 
     def me(self) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from opconsole.store import TICKET_FIELDS, Event, Store, dict_rows, event_from_r
 
 log = logging.getLogger(__name__)
 
-CURSOR = "sync_cursor"
+CURSOR, CURSOR_EVENT, EPOCH = "sync_cursor", "sync_cursor_event", "sync_epoch"
+EPOCH_SHIFT = 2**40  # rows keep epoch * 2**40 + the server's cursor, so a new history's documents win
 LOST_SQL = "outcome IN ('conflict', 'rejected')"  # the condition of the events_lost index
 
 
@@ -75,7 +76,7 @@ class Replica:
                 event_id, entity_id, entity = row
                 self.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq = ?", (now, result["seq"]))
                 self._set_outcome(event_id, result.get("original") or result["outcome"], result.get("detail"))
-                self.offer(entity, entity_id, result.get("cursor"), result.get("doc"))
+                self.offer(entity, entity_id, self._local_cursor(result.get("cursor")), result.get("doc"))
             self._release_held()
 
     def requeue_after(self, seq: int) -> int:
@@ -90,13 +91,30 @@ class Replica:
     def cursor(self) -> int:
         return int(self.store.meta(CURSOR, "0") or 0)
 
-    def apply_page(self, changes: list[dict[str, Any]], cursor: int) -> None:
+    @property
+    def cursor_event(self) -> str | None:
+        return self.store.meta(CURSOR_EVENT) or None
+
+    def _local_cursor(self, cursor: int | None) -> int | None:
+        """A server cursor as rows keep it: above every cursor of the histories read before."""
+        return None if cursor is None else int(self.store.meta(EPOCH, "0") or 0) * EPOCH_SHIFT + cursor
+
+    def start_over(self) -> None:
+        """The server's history is not the one this store read (it was restored from a backup): read the
+        feed again from the start, as a new epoch, so its documents replace what the old history gave."""
+        with self.store.write():
+            self.store.set_meta(EPOCH, str(int(self.store.meta(EPOCH, "0") or 0) + 1))
+            self.store.set_meta(CURSOR, "0")
+            self.store.set_meta(CURSOR_EVENT, "")
+
+    def apply_page(self, changes: list[dict[str, Any]], cursor: int, cursor_event: str | None = None) -> None:
         """A page of the change feed, with the cursor to continue from, in one transaction."""
         with self.store.write():
             for entry in changes:
                 self._add_event(entry["event"])
-                self.offer(entry["entity"], entry["entity_id"], entry["cursor"], entry.get("doc"))
+                self.offer(entry["entity"], entry["entity_id"], self._local_cursor(entry["cursor"]), entry.get("doc"))
             self.store.set_meta(CURSOR, str(cursor))
+            self.store.set_meta(CURSOR_EVENT, cursor_event or "")
 
     def _add_event(self, event: dict[str, Any]) -> None:
         detail = json.dumps(event.get("detail"), ensure_ascii=False) if event.get("detail") is not None else None
@@ -115,6 +133,7 @@ class Replica:
     # --- documents from the server --------------------------------------------------------------
 
     def offer(self, entity: str, entity_id: str, cursor: int | None, doc: dict[str, Any] | None) -> None:
+        """A record's document from the server, at `cursor` as rows keep it (`_local_cursor`)."""
         if doc is None or cursor is None:
             return
         if self._has_pending(entity_id):
