@@ -123,8 +123,8 @@ def console_process(index: int, count: int, folder: str, url: str, token: str, s
     lock = threading.Lock()
     original = replica_module.Replica.apply_page
 
-    def recording_apply(self, changes, cursor):
-        original(self, changes, cursor)
+    def recording_apply(self, changes, *args):
+        original(self, changes, *args)
         now = time.time()
         with lock:
             seen.extend((self.store.path.stem, e["entity_id"], now) for e in changes if e["event"]["op"] == "ticket.create")

@@ -13,6 +13,7 @@ import pytest
 from opconsole.domain import Role
 from opconsole.errors import InvalidInput
 from opconsole.store import Store
+from opconsole.sync.client import SyncLoop, status
 from opconsole.sync.ops import User
 from sync_support import InProcess, local_state, server_state
 
@@ -193,3 +194,32 @@ def test_a_console_killed_mid_write_leaves_every_change_with_its_event_and_opera
             "SELECT count(*) FROM outbox o LEFT JOIN events e ON e.id = o.event_id WHERE e.id IS NULL").fetchone()[0]
         created = conn.execute("SELECT count(*) FROM outbox WHERE name = 'ticket.create'").fetchone()[0]
         assert (orphans, dangling, created) == (0, 0, store.count_tickets())
+
+
+def test_the_sync_loop_survives_a_failure_and_says_why(sites, backend):
+    """A transport that breaks (here: a bug in it, once) leaves the store offline with the reason; the
+    loop retries by itself and the change still arrives."""
+    class BrokenOnce(InProcess):
+        broken = True
+
+        def push(self, client_id, ops):
+            if BrokenOnce.broken:
+                BrokenOnce.broken = False
+                raise RuntimeError("cable chewed")
+            return super().push(client_id, ops)
+
+    msk = sites[0]
+    loop = SyncLoop(msk.store.path, lambda: BrokenOnce(backend, User("lead1", Role.LEAD)), long_poll=0.2,
+                    poll_interval=0.02)
+    msk.desk.register(subject="Printer offline", category="printing.not_printing")
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        reasons = set()
+        while status(msk.store).waiting and time.monotonic() < deadline:
+            reasons.add(status(msk.store).reason)
+            time.sleep(0.02)
+        assert any("cable chewed" in reason for reason in reasons)
+        assert status(msk.store).waiting == 0
+    finally:
+        loop.close()

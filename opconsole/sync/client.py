@@ -7,6 +7,7 @@ lose, repeat or refuse requests. Only one process per store syncs: `PusherLock` 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -18,6 +19,8 @@ from opconsole.domain import now_utc, to_iso
 from opconsole.errors import OpconsoleError
 from opconsole.store import Store
 from opconsole.sync.replica import Replica
+
+log = logging.getLogger(__name__)
 
 BATCH = 200
 PAGE = 1000
@@ -244,7 +247,10 @@ class SyncLoop:
                     if step(syncer):
                         failures = 0
                         self._report(store, name, None)
-                except OpconsoleError as exc:  # offline, a refused token, no token, a busy store
+                except Exception as exc:  # offline, a refused token, no token, a busy store, or a bug
+                    if not isinstance(exc, OpconsoleError):
+                        log.exception("sync failed")
+                        exc = SyncError(f"sync failed: {exc.__class__.__name__}: {exc}")
                     failures += 1
                     self._report(store, name, str(exc))
                     if not isinstance(exc, Offline):

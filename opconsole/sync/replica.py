@@ -109,10 +109,15 @@ class Replica:
 
     def apply_page(self, changes: list[dict[str, Any]], cursor: int, cursor_event: str | None = None) -> None:
         """A page of the change feed, with the cursor to continue from, in one transaction."""
+        latest: dict[str, dict[str, Any]] = {}  # each record's last document on the page is its state
         with self.store.write():
             for entry in changes:
                 self._add_event(entry["event"])
-                self.offer(entry["entity"], entry["entity_id"], self._local_cursor(entry["cursor"]), entry.get("doc"))
+                if entry.get("doc") is not None:
+                    latest.pop(entry["entity_id"], None)
+                    latest[entry["entity_id"]] = entry  # keeps the order of last appearance
+            for entry in latest.values():
+                self.offer(entry["entity"], entry["entity_id"], self._local_cursor(entry["cursor"]), entry["doc"])
             self.store.set_meta(CURSOR, str(cursor))
             self.store.set_meta(CURSOR_EVENT, cursor_event or "")
 
