@@ -11,7 +11,7 @@ feedback and links only append history and never conflict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opconsole import domain
@@ -44,7 +44,6 @@ class Outcome:
     status: str
     after: Ticket | None = None  # the ticket as it now is, when the operation changed it
     detail: Any = None  # the reason of a rejection; {field: [server value, this op's value]} of a conflict
-    conflicts: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class Rejected(Exception):
@@ -95,7 +94,7 @@ def _execute(config: Config, user: User, op: dict[str, Any], current: Ticket | N
 
 
 def conflict(conflicts: dict[str, list[Any]], after: Ticket | None = None) -> Outcome:
-    return Outcome(CONFLICT, after=after, detail=conflicts, conflicts=conflicts)
+    return Outcome(CONFLICT, after=after, detail=conflicts)
 
 
 def new_ticket(config: Config, doc: dict[str, Any]) -> Ticket:
