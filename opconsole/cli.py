@@ -690,6 +690,42 @@ def operator_list(session: Session, as_json: bool) -> None:
           ["LOGIN", "NAME", "ROLE", "GROUPS"])
 
 
+@cli.command("report")
+@click.option("--from", "first", required=True, metavar="DATE", help="First day, YYYY-MM-DD (site time zone).")
+@click.option("--to", "last", required=True, metavar="DATE", help="Last day, included.")
+@click.option("--group", metavar="GROUP", help="Only tickets that were with this group.")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@pass_session
+def report_cmd(session: Session, first: str, last: str, group: str | None, fmt: str, output: str | None) -> None:
+    """The service report of a period: KPIs, volumes, arrivals heatmap, escalations, operators."""
+    from datetime import date, datetime, time, timedelta
+
+    from opconsole.domain import check_group, now_utc
+    from opconsole.reports import RENDER, build, site_zone
+
+    def day(text: str, name: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(f"--{name} {text!r} is not a date like 2026-11-01") from None
+
+    start_day, end_day = day(first, "from"), day(last, "to")
+    if end_day < start_day:
+        raise InvalidInput(f"--to {last} is before --from {first}")
+    zone = site_zone(session.config)
+    start = datetime.combine(start_day, time(), zone)
+    end = datetime.combine(end_day + timedelta(days=1), time(), zone)
+    found = build(session.store(), session.config, start, end, check_group(session.config, group) if group else None,
+                  now=now_utc())
+    text = RENDER[fmt](found)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"report written to {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
 # --- output helpers -----------------------------------------------------------------------------
 
 def ticket_json(t) -> dict[str, Any]:

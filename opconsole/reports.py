@@ -1,0 +1,268 @@
+"""Period reports for shift leads and their clients: the KPIs, volumes by channel and category, the
+arrivals heatmap, escalations and operators' figures; as Markdown, CSV, JSON or one HTML file.
+
+The data is read with a few bulk queries (`load`), the figures come from the pure `opconsole.kpis`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from opconsole import kpis
+from opconsole.config import Config
+from opconsole.store import Event, Store, dict_rows, event_from_row, ticket_from_row
+
+FORMATS = ("md", "csv", "json", "html")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+LOOKBACK = timedelta(days=30)  # tickets created this long before the period may still fall due in it
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    start: datetime
+    end: datetime
+    group: str | None
+    zone: tzinfo
+    figures: kpis.Report
+    by_channel: dict[str, int]
+    by_category: dict[str, int]
+    heatmap: list[list[int]]  # [weekday][hour] arrivals, in the site's time zone
+    escalation_reasons: list[tuple[str, int]]
+    operators: list[dict[str, Any]]
+
+
+def site_zone(config: Config) -> tzinfo:
+    """The time zone of the site's business-hours calendar, else UTC."""
+    zones = [getattr(target.calendar, "timezone", None) for target in config.sla.values()]
+    return next((zone for zone in zones if zone is not None), timezone.utc)
+
+
+def load(store: Store, start: datetime, end: datetime) -> list[tuple[Any, list[Event]]]:
+    """Tickets that may count in [start, end), each with its history: those created in it or in the 30
+    days before, those changed in it, and those still open."""
+    from opconsole.domain import to_iso
+    from opconsole.migrations import OPEN_STATUS_SQL
+
+    rows = store.conn.execute(
+        f"SELECT * FROM tickets WHERE created_at < ? AND (created_at >= ? OR updated_at >= ? OR {OPEN_STATUS_SQL})",
+        (to_iso(end), to_iso(start - LOOKBACK), to_iso(start)))
+    tickets = [ticket_from_row(row) for row in dict_rows(rows)]
+    events: dict[str, list[Event]] = {t.id: [] for t in tickets}
+    ids = list(events)
+    for first in range(0, len(ids), 500):
+        chunk = ids[first:first + 500]
+        cursor = store.conn.execute(f"SELECT * FROM events WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
+                                    "ORDER BY seq", chunk)
+        for row in dict_rows(cursor):
+            events[row["entity_id"]].append(event_from_row(row))
+    return [(t, events[t.id]) for t in tickets]
+
+
+def build(store: Store, config: Config, start: datetime, end: datetime, group: str | None = None,
+          now: datetime | None = None) -> PeriodReport:
+    history = load(store, start, end)
+    all_facts = [(kpis.facts(ticket, events), ticket, events) for ticket, events in history]
+    if group:
+        all_facts = [item for item in all_facts if group in {g for _, g in item[0].groups}]
+    figures = kpis.compute([f for f, _, _ in all_facts], start, end, config.first_line, now)
+    created = [(f, t, e) for f, t, e in all_facts if start <= f.created_at < end]
+    zone = site_zone(config)
+    heatmap = [[0] * 24 for _ in WEEKDAYS]
+    for f, _, _ in created:
+        local = f.created_at.astimezone(zone)
+        heatmap[local.weekday()][local.hour] += 1
+    reasons = Counter(event.note or "(no reason)" for _, _, events in all_facts for event in events
+                      if event.op == "ticket.escalate" and start <= parse(event.at) < end)
+    return PeriodReport(
+        start, end, group, zone, figures,
+        dict(Counter(f.channel for f, _, _ in created).most_common()),
+        dict(Counter(f.category or "(unclassified)" for f, _, _ in created).most_common()),
+        heatmap, reasons.most_common(10), operator_figures(all_facts, start, end, config.first_line))
+
+
+def parse(text: str) -> datetime:
+    from opconsole.domain import from_iso
+
+    return from_iso(text)
+
+
+def operator_figures(all_facts: list, start: datetime, end: datetime, first_line: str) -> list[dict[str, Any]]:
+    """Per operator: tickets taken, resolved and escalated in the period, and resolved on first contact."""
+    rows: dict[str, Counter] = {}
+    for facts, _, events in all_facts:
+        final = last_resolution(events)
+        for event in events:
+            if not start <= parse(event.at) < end:
+                continue
+            counts = rows.setdefault(event.actor, Counter())
+            counts[{"ticket.take": "taken", "ticket.resolve": "resolved",
+                    "ticket.escalate": "escalated"}.get(event.op, "other")] += 1
+            if event is final and kpis.first_contact(facts, first_line):
+                counts["first_contact"] += 1
+    return [{"operator": login, "taken": c["taken"], "resolved": c["resolved"], "escalated": c["escalated"],
+             "first_contact": c["first_contact"]} for login, c in sorted(rows.items())]
+
+
+def last_resolution(events: list[Event]) -> Event | None:
+    return next((e for e in reversed(events) if e.op == "ticket.resolve"), None)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def kpi_text(kpi: kpis.Kpi) -> str:
+    if kpi.value is None:
+        return "n/a"
+    if kpi.unit == "%":
+        return f"{kpi.value * 100:.1f} % ({kpi.numerator:g} of {kpi.denominator:g})"
+    return f"{kpi.value:.0f} s (N={kpi.denominator:g})"
+
+
+def target_text(kpi: kpis.Kpi) -> str:
+    if kpi.target is None:
+        return ""
+    sign = "≥" if kpi.higher_is_better else "≤"
+    value = f"{kpi.target * 100:g} %" if kpi.unit == "%" else f"{kpi.target:g} s"
+    verdict = {True: "met", False: "MISSED", None: ""}[kpi.met]
+    return f"{sign} {value} {verdict}".strip()
+
+
+def period_text(report: PeriodReport) -> str:
+    first = report.start.astimezone(report.zone).date()
+    last = (report.end - timedelta(microseconds=1)).astimezone(report.zone).date()
+    return f"{first} – {last}" + (f", group {report.group}" if report.group else "")
+
+
+def as_data(report: PeriodReport) -> dict[str, Any]:
+    return {
+        "period": {"from": report.start.isoformat(), "to": report.end.isoformat(), "group": report.group},
+        "kpis": [{"key": k.key, "label": k.label, "value": k.value, "numerator": k.numerator,
+                  "denominator": k.denominator, "unit": k.unit, "target": k.target, "met": k.met}
+                 for k in report.figures.kpis],
+        "backlog": report.figures.backlog,
+        "by_channel": report.by_channel,
+        "by_category": report.by_category,
+        "heatmap": {"weekdays": list(WEEKDAYS), "arrivals": report.heatmap},
+        "escalations_by_group": report.figures.escalations_by_group,
+        "escalation_reasons": [{"reason": r, "count": n} for r, n in report.escalation_reasons],
+        "football": report.figures.football,
+        "operators": report.operators,
+    }
+
+
+def to_json(report: PeriodReport) -> str:
+    return json.dumps(as_data(report), ensure_ascii=False, indent=2)
+
+
+def to_csv(report: PeriodReport) -> str:
+    """One table: section, key, value (and for KPIs numerator, denominator, target)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "key", "value", "numerator", "denominator", "target"])
+    for k in report.figures.kpis:
+        writer.writerow(["kpi", k.key, "" if k.value is None else k.value, k.numerator, k.denominator,
+                         "" if k.target is None else k.target])
+    for section, values in (("backlog", report.figures.backlog), ("channel", report.by_channel),
+                            ("category", report.by_category),
+                            ("escalation_group", report.figures.escalations_by_group),
+                            ("escalation_reason", dict(report.escalation_reasons))):
+        for key, value in values.items():
+            writer.writerow([section, key, value, "", "", ""])
+    for day, hours in zip(WEEKDAYS, report.heatmap):
+        for hour, count in enumerate(hours):
+            writer.writerow(["arrivals", f"{day} {hour:02d}", count, "", "", ""])
+    for row in report.operators:
+        for name in ("taken", "resolved", "escalated", "first_contact"):
+            writer.writerow([f"operator_{name}", row["operator"], row[name], "", "", ""])
+    return out.getvalue()
+
+
+def md_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows] + [""]
+
+
+def to_markdown(report: PeriodReport) -> str:
+    f = report.figures
+    lines = [f"# Service report: {period_text(report)}", "", "## KPIs", ""]
+    lines += md_table(["KPI", "value", "target"], [[k.label, kpi_text(k), target_text(k)] for k in f.kpis])
+    lines += ["## Backlog at the end of the period", ""]
+    lines += md_table(["age", "tickets"], [[age, n] for age, n in f.backlog.items()])
+    lines += ["## Arrivals by channel", ""] + md_table(["channel", "tickets"], [list(i) for i in report.by_channel.items()])
+    lines += ["## Top categories", ""] + md_table(["category", "tickets"],
+                                                  [list(i) for i in list(report.by_category.items())[:10]])
+    lines += ["## Arrivals by weekday and hour", "", "```", heatmap_text(report.heatmap), "```", ""]
+    lines += ["## Escalations", ""] + md_table(["group", "tickets"], [list(i) for i in f.escalations_by_group.items()])
+    lines += md_table(["reason", "times"], [[r, n] for r, n in report.escalation_reasons])
+    lines += ["## Operators", ""] + md_table(["operator", "taken", "resolved", "escalated", "first contact"],
+                                             [list(row.values()) for row in report.operators])
+    if f.football:
+        lines += [f"Tickets moved between groups too often: {len(f.football)}", ""]
+    return "\n".join(lines)
+
+
+def heatmap_text(heatmap: list[list[int]]) -> str:
+    """Arrivals as shades, one row a weekday, one column an hour."""
+    shades = " ░▒▓█"
+    top = max((n for row in heatmap for n in row), default=0) or 1
+    lines = ["     " + "".join(f"{h:<3d}" if h % 3 == 0 else "" for h in range(24))]
+    for day, row in zip(WEEKDAYS, heatmap):
+        lines.append(f"{day}  " + "".join(shades[0 if n == 0 else 1 + min(3, n * 4 // (top + 1))] for n in row)
+                     + f"  {sum(row)}")
+    return "\n".join(lines)
+
+
+def to_html(report: PeriodReport) -> str:
+    """One self-contained file: inline CSS and SVG, no script, nothing fetched."""
+    f = report.figures
+    esc = html.escape
+
+    def table(headers: list[str], rows: list[list[Any]]) -> str:
+        head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    def bars(values: dict[str, int]) -> str:
+        top = max(values.values(), default=0) or 1
+        rows = "".join(f'<text x="0" y="{i * 22 + 15}">{esc(k)}</text>'
+                       f'<rect x="220" y="{i * 22 + 3}" width="{v * 400 / top:.1f}" height="16" class="bar"/>'
+                       f'<text x="{225 + v * 400 / top:.1f}" y="{i * 22 + 15}">{v}</text>'
+                       for i, (k, v) in enumerate(list(values.items())[:12]))
+        return f'<svg width="700" height="{22 * min(len(values), 12) + 6}" role="img">{rows}</svg>'
+
+    top = max((n for row in report.heatmap for n in row), default=0) or 1
+    cells = "".join(f'<rect x="{40 + h * 22}" y="{d * 22}" width="20" height="20" fill-opacity="{n / top:.2f}" '
+                    f'class="cell"><title>{WEEKDAYS[d]} {h:02d}:00 · {n}</title></rect>'
+                    for d, row in enumerate(report.heatmap) for h, n in enumerate(row))
+    labels = "".join(f'<text x="0" y="{d * 22 + 15}">{day}</text>' for d, day in enumerate(WEEKDAYS))
+    heat = f'<svg width="580" height="160" role="img">{labels}{cells}</svg>'
+    kpi_rows = [[k.label, kpi_text(k), target_text(k)] for k in f.kpis]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Service report {esc(period_text(report))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }}
+svg text {{ font-size: 12px; }}
+.bar {{ fill: #3b6ea5; }} .cell {{ fill: #c0392b; }}
+</style></head><body>
+<h1>Service report: {esc(period_text(report))}</h1>
+<h2>KPIs</h2>{table(["KPI", "value", "target"], kpi_rows)}
+<h2>Backlog at the end of the period</h2>{bars(f.backlog)}
+<h2>Arrivals by channel</h2>{bars(report.by_channel)}
+<h2>Top categories</h2>{bars(report.by_category)}
+<h2>Arrivals by weekday and hour</h2>{heat}
+<h2>Escalations</h2>{bars(f.escalations_by_group)}{table(["reason", "times"], [list(r) for r in report.escalation_reasons])}
+<h2>Operators</h2>{table(["operator", "taken", "resolved", "escalated", "first contact"],
+                         [list(row.values()) for row in report.operators])}
+</body></html>
+"""
+
+
+RENDER = {"md": to_markdown, "csv": to_csv, "json": to_json, "html": to_html}
