@@ -70,27 +70,42 @@ class Facts:
         return total
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one event of a ticket did, as far as the KPIs care."""
+    at: datetime
+    op: str
+    status: str | None = None  # the status it set, if it changed the status
+    group: str | None = None  # the group it set, if it changed the group
+
+
 def facts(ticket: Ticket, events: Iterable[Any]) -> Facts:
     """The facts of `ticket` from its events (store.Event or anything with at, op and changes)."""
+    steps = [Step(from_iso(e.at), e.op, e.changes["status"][1] if "status" in e.changes else None,
+                  e.changes["group_id"][1] if "group_id" in e.changes else None) for e in events]
+    return facts_of(ticket.id, ticket.created_at, ticket.channel.value, ticket.category, ticket.response_due,
+                    ticket.resolution_due, ticket.first_response_at, bool(ticket.first_contact_resolution), steps)
+
+
+def facts_of(ticket_id: str, created_at: datetime, channel: str, category: str | None, response_due: datetime,
+             resolution_due: datetime, first_response_at: datetime | None, first_contact: bool,
+             steps: Iterable[Step]) -> Facts:
     statuses: list[tuple[datetime, str]] = []
     groups: list[tuple[datetime, str]] = []
     resolutions, reopens, escalations = [], [], []
-    for event in events:
-        at = from_iso(event.at)
-        changes = event.changes
-        if "status" in changes:
-            statuses.append((at, changes["status"][1]))
-            if changes["status"][1] == Status.RESOLVED.value:
-                resolutions.append(at)
-        if "group_id" in changes and changes["group_id"][1] != (groups[-1][1] if groups else None):
-            groups.append((at, changes["group_id"][1]))
-        if event.op == "ticket.reopen":
-            reopens.append(at)
-        if event.op == "ticket.escalate" and "group_id" in changes:
-            escalations.append((at, changes["group_id"][1]))
-    return Facts(ticket.id, ticket.created_at, ticket.channel.value, ticket.category, ticket.response_due,
-                 ticket.resolution_due, ticket.first_response_at, tuple(statuses), tuple(groups),
-                 tuple(resolutions), tuple(reopens), tuple(escalations), bool(ticket.first_contact_resolution))
+    for step in steps:
+        if step.status is not None:
+            statuses.append((step.at, step.status))
+            if step.status == Status.RESOLVED.value:
+                resolutions.append(step.at)
+        if step.group is not None and step.group != (groups[-1][1] if groups else None):
+            groups.append((step.at, step.group))
+        if step.op == "ticket.reopen":
+            reopens.append(step.at)
+        if step.op == "ticket.escalate" and step.group is not None:
+            escalations.append((step.at, step.group))
+    return Facts(ticket_id, created_at, channel, category, response_due, resolution_due, first_response_at,
+                 tuple(statuses), tuple(groups), tuple(resolutions), tuple(reopens), tuple(escalations), first_contact)
 
 
 @dataclass(frozen=True)

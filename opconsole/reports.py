@@ -17,7 +17,9 @@ from typing import Any
 
 from opconsole import kpis
 from opconsole.config import Config
-from opconsole.store import Event, Store, dict_rows, event_from_row, ticket_from_row
+from opconsole.domain import from_iso, to_iso
+from opconsole.migrations import OPEN_STATUS_SQL
+from opconsole.store import Store
 
 FORMATS = ("md", "csv", "json", "html")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,74 +46,74 @@ def site_zone(config: Config) -> tzinfo:
     return next((zone for zone in zones if zone is not None), timezone.utc)
 
 
-def load(store: Store, start: datetime, end: datetime) -> list[tuple[Any, list[Event]]]:
-    """Tickets that may count in [start, end), each with its history: those created in it or in the 30
-    days before, those changed in it, and those still open."""
-    from opconsole.domain import to_iso
-    from opconsole.migrations import OPEN_STATUS_SQL
+@dataclass(frozen=True)
+class Happening:
+    """One event of a ticket, as the report reads it."""
+    step: kpis.Step
+    actor: str
+    note: str | None
 
+
+def load(store: Store, start: datetime, end: datetime) -> list[tuple[kpis.Facts, list[Happening]]]:
+    """Tickets that may count in [start, end), each with its history: those created in it or in the 30
+    days before, those changed in it, and those still open. Only the columns the figures need are read,
+    and SQLite pulls the status and group out of each event's changes."""
     rows = store.conn.execute(
-        f"SELECT * FROM tickets WHERE created_at < ? AND (created_at >= ? OR updated_at >= ? OR {OPEN_STATUS_SQL})",
-        (to_iso(end), to_iso(start - LOOKBACK), to_iso(start)))
-    tickets = [ticket_from_row(row) for row in dict_rows(rows)]
-    events: dict[str, list[Event]] = {t.id: [] for t in tickets}
-    ids = list(events)
+        "SELECT id, created_at, channel, category, response_due, resolution_due, first_response_at, "
+        f"first_contact_resolution FROM tickets WHERE created_at < ? AND (created_at >= ? OR updated_at >= ? "
+        f"OR {OPEN_STATUS_SQL})", (to_iso(end), to_iso(start - LOOKBACK), to_iso(start))).fetchall()
+    history: dict[str, list[Happening]] = {row[0]: [] for row in rows}
+    ids = list(history)
     for first in range(0, len(ids), 500):
         chunk = ids[first:first + 500]
-        cursor = store.conn.execute(f"SELECT * FROM events WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
-                                    "ORDER BY seq", chunk)
-        for row in dict_rows(cursor):
-            events[row["entity_id"]].append(event_from_row(row))
-    return [(t, events[t.id]) for t in tickets]
+        for entity_id, at, op, actor, note, status, group in store.conn.execute(
+                "SELECT entity_id, at, op, actor, note, json_extract(changes, '$.status[1]'), "
+                f"json_extract(changes, '$.group_id[1]') FROM events WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY seq", chunk):
+            history[entity_id].append(Happening(kpis.Step(from_iso(at), op, status, group), actor, note))
+    return [(kpis.facts_of(row[0], from_iso(row[1]), row[2], row[3], from_iso(row[4]), from_iso(row[5]),
+                           from_iso(row[6]), bool(row[7]), [h.step for h in history[row[0]]]), history[row[0]])
+            for row in rows]
 
 
 def build(store: Store, config: Config, start: datetime, end: datetime, group: str | None = None,
           now: datetime | None = None) -> PeriodReport:
-    history = load(store, start, end)
-    all_facts = [(kpis.facts(ticket, events), ticket, events) for ticket, events in history]
+    loaded = load(store, start, end)
     if group:
-        all_facts = [item for item in all_facts if group in {g for _, g in item[0].groups}]
-    figures = kpis.compute([f for f, _, _ in all_facts], start, end, config.first_line, now)
-    created = [(f, t, e) for f, t, e in all_facts if start <= f.created_at < end]
+        loaded = [item for item in loaded if group in {g for _, g in item[0].groups}]
+    figures = kpis.compute([f for f, _ in loaded], start, end, config.first_line, now)
+    created = [f for f, _ in loaded if start <= f.created_at < end]
     zone = site_zone(config)
     heatmap = [[0] * 24 for _ in WEEKDAYS]
-    for f, _, _ in created:
+    for f in created:
         local = f.created_at.astimezone(zone)
         heatmap[local.weekday()][local.hour] += 1
-    reasons = Counter(event.note or "(no reason)" for _, _, events in all_facts for event in events
-                      if event.op == "ticket.escalate" and start <= parse(event.at) < end)
+    reasons = Counter(h.note or "(no reason)" for _, happenings in loaded for h in happenings
+                      if h.step.op == "ticket.escalate" and start <= h.step.at < end)
     return PeriodReport(
         start, end, group, zone, figures,
-        dict(Counter(f.channel for f, _, _ in created).most_common()),
-        dict(Counter(f.category or "(unclassified)" for f, _, _ in created).most_common()),
-        heatmap, reasons.most_common(10), operator_figures(all_facts, start, end, config.first_line))
+        dict(Counter(f.channel for f in created).most_common()),
+        dict(Counter(f.category or "(unclassified)" for f in created).most_common()),
+        heatmap, reasons.most_common(10), operator_figures(loaded, start, end, config.first_line))
 
 
-def parse(text: str) -> datetime:
-    from opconsole.domain import from_iso
-
-    return from_iso(text)
-
-
-def operator_figures(all_facts: list, start: datetime, end: datetime, first_line: str) -> list[dict[str, Any]]:
+def operator_figures(loaded: list[tuple[kpis.Facts, list[Happening]]], start: datetime, end: datetime,
+                     first_line: str) -> list[dict[str, Any]]:
     """Per operator: tickets taken, resolved and escalated in the period, and resolved on first contact."""
     rows: dict[str, Counter] = {}
-    for facts, _, events in all_facts:
-        final = last_resolution(events)
-        for event in events:
-            if not start <= parse(event.at) < end:
+    names = {"ticket.take": "taken", "ticket.resolve": "resolved", "ticket.escalate": "escalated"}
+    for facts, happenings in loaded:
+        resolves = [h for h in happenings if h.step.op == "ticket.resolve"]
+        final = resolves[-1] if resolves else None
+        for h in happenings:
+            if h.step.op not in names or not start <= h.step.at < end:
                 continue
-            counts = rows.setdefault(event.actor, Counter())
-            counts[{"ticket.take": "taken", "ticket.resolve": "resolved",
-                    "ticket.escalate": "escalated"}.get(event.op, "other")] += 1
-            if event is final and kpis.first_contact(facts, first_line):
+            counts = rows.setdefault(h.actor, Counter())
+            counts[names[h.step.op]] += 1
+            if h is final and kpis.first_contact(facts, first_line):
                 counts["first_contact"] += 1
     return [{"operator": login, "taken": c["taken"], "resolved": c["resolved"], "escalated": c["escalated"],
              "first_contact": c["first_contact"]} for login, c in sorted(rows.items())]
-
-
-def last_resolution(events: list[Event]) -> Event | None:
-    return next((e for e in reversed(events) if e.op == "ticket.resolve"), None)
 
 
 # --- rendering --------------------------------------------------------------------------------
