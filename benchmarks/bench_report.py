@@ -45,7 +45,7 @@ def main() -> None:
     print(f"  30 days to {end:%Y-%m-%d}: {report.figures.kpi('escalation_rate').denominator:,.0f} tickets created")
     report_latency("build (read and compute)", times, "s", target=TARGET_S, target_stat="median")
     for fmt, values in renders.items():
-        report_latency(f"render {fmt}", values, "s")
+        report_latency(f"render {fmt}", [v * 1000 for v in values], "ms")
 
 
 if __name__ == "__main__":
