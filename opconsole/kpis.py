@@ -36,20 +36,10 @@ class Facts:
     first_contact: bool  # resolved on first contact (the ticket's own flag, cleared by a reopen)
 
     def status_at(self, moment: datetime) -> str | None:
-        current = None
-        for since, status in self.statuses:
-            if since > moment:
-                break
-            current = status
-        return current
+        return value_at(self.statuses, moment)
 
     def group_at(self, moment: datetime) -> str | None:
-        current = None
-        for since, group in self.groups:
-            if since > moment:
-                break
-            current = group
-        return current
+        return value_at(self.groups, moment)
 
     def group_moves(self) -> int:
         return max(len(self.groups) - 1, 0)
@@ -68,6 +58,16 @@ class Facts:
         if started is not None:
             total += (until - started).total_seconds()
         return total
+
+
+def value_at(timeline: tuple[tuple[datetime, str], ...], moment: datetime) -> str | None:
+    """The value a (since, value) timeline had at `moment`."""
+    current = None
+    for since, value in timeline:
+        if since > moment:
+            break
+        current = value
+    return current
 
 
 @dataclass(frozen=True)
