@@ -179,12 +179,11 @@ def sync(session: Session, url: str | None, once: bool, lock_wait: float) -> Non
     from opconsole.sync.credentials import token_for
 
     store = session.store()
-    url = check_url(url or store.meta("server_url") or "") if (url or store.meta("server_url")) else None
-    if url is None:
+    url = url or store.meta("server_url")
+    if not url:
         raise InvalidInput("no server to sync with: run `opconsole login URL` first, or give --server URL")
-    token = token_for(url)
-    transport = HttpTransport(url, token)
-    session.closers.append(transport.close)
+    url = check_url(url)
+    token = token_for(url)  # before waiting for the lock: a missing token is refused at once
     lock = PusherLock(store.path)
     deadline = time.monotonic() + lock_wait
     while not lock.acquire():
@@ -204,6 +203,8 @@ def sync(session: Session, url: str | None, once: bool, lock_wait: float) -> Non
         finally:
             loop.close()
         return
+    transport = HttpTransport(url, token)
+    session.closers.append(transport.close)
     try:
         report = Syncer(store, transport).once()
     except Offline as exc:

@@ -68,6 +68,7 @@ class Replica:
         """The server's answers to a push: each operation acknowledged with its outcome, in one transaction."""
         now = to_iso(now_utc())
         with self.store.write():
+            base = self._cursor_base()
             for result in results:
                 row = self.conn.execute("SELECT o.event_id, o.entity_id, e.entity FROM outbox o JOIN events e "
                                         "ON e.id = o.event_id WHERE o.seq = ?", (result["seq"],)).fetchone()
@@ -76,7 +77,8 @@ class Replica:
                 event_id, entity_id, entity = row
                 self.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq = ?", (now, result["seq"]))
                 self._set_outcome(event_id, result.get("original") or result["outcome"], result.get("detail"))
-                self.offer(entity, entity_id, self._local_cursor(result.get("cursor")), result.get("doc"))
+                cursor = result.get("cursor")
+                self.offer(entity, entity_id, None if cursor is None else base + cursor, result.get("doc"))
             self._release_held()
 
     def requeue_after(self, seq: int) -> int:
@@ -95,9 +97,10 @@ class Replica:
     def cursor_event(self) -> str | None:
         return self.store.meta(CURSOR_EVENT) or None
 
-    def _local_cursor(self, cursor: int | None) -> int | None:
-        """A server cursor as rows keep it: above every cursor of the histories read before."""
-        return None if cursor is None else int(self.store.meta(EPOCH, "0") or 0) * EPOCH_SHIFT + cursor
+    def _cursor_base(self) -> int:
+        """What turns a server cursor into the one rows keep: above every cursor of the histories read
+        before (read once per transaction)."""
+        return int(self.store.meta(EPOCH, "0") or 0) * EPOCH_SHIFT
 
     def start_over(self) -> None:
         """The server's history is not the one this store read (it was restored from a backup): read the
@@ -111,13 +114,14 @@ class Replica:
         """A page of the change feed, with the cursor to continue from, in one transaction."""
         latest: dict[str, dict[str, Any]] = {}  # each record's last document on the page is its state
         with self.store.write():
+            base = self._cursor_base()
             for entry in changes:
                 self._add_event(entry["event"])
                 if entry.get("doc") is not None:
                     latest.pop(entry["entity_id"], None)
                     latest[entry["entity_id"]] = entry  # keeps the order of last appearance
             for entry in latest.values():
-                self.offer(entry["entity"], entry["entity_id"], self._local_cursor(entry["cursor"]), entry["doc"])
+                self.offer(entry["entity"], entry["entity_id"], base + entry["cursor"], entry["doc"])
             self.store.set_meta(CURSOR, str(cursor))
             self.store.set_meta(CURSOR_EVENT, cursor_event or "")
 
@@ -138,7 +142,7 @@ class Replica:
     # --- documents from the server --------------------------------------------------------------
 
     def offer(self, entity: str, entity_id: str, cursor: int | None, doc: dict[str, Any] | None) -> None:
-        """A record's document from the server, at `cursor` as rows keep it (`_local_cursor`)."""
+        """A record's document from the server, at `cursor` as rows keep it (`_cursor_base`)."""
         if doc is None or cursor is None:
             return
         if self._has_pending(entity_id):
