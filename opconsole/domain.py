@@ -12,7 +12,7 @@ from enum import StrEnum
 from collections.abc import Iterable
 from typing import Any
 
-from opconsole.config import LEVELS, Config
+from opconsole.config import LEVELS, PRIORITIES, Config
 from opconsole.errors import EscalationIncomplete, IllegalTransition, InvalidInput
 
 
@@ -350,6 +350,18 @@ def classify(config: Config, ticket: Ticket, category: str | None, impact: str |
         impact=impact, urgency=urgency, priority=config.priority(impact, urgency),
     )
     return with_sla(config, changed)
+
+
+def raise_priority(config: Config, ticket: Ticket, priority: str, reason: str) -> Ticket:
+    """A lead's decision above the impact x urgency matrix: a higher priority, with its SLA dues counted
+    again from the ticket's creation (the next classification derives the priority from the matrix again)."""
+    require_not_closed(ticket, "raise the priority of")
+    if priority not in PRIORITIES:
+        raise InvalidInput(f"priority {priority!r} is not one of: {', '.join(PRIORITIES)}")
+    if PRIORITIES.index(priority) >= PRIORITIES.index(ticket.priority):
+        raise InvalidInput(f"ticket {ticket.key} is {ticket.priority} already; {priority} would not raise it")
+    check_text("the reason for raising the priority", reason, 2000)
+    return with_sla(config, replace(ticket, priority=priority))
 
 
 def assign(config: Config, ticket: Ticket, *, operator: Operator | None, group: str | None) -> Ticket:

@@ -35,6 +35,10 @@ class Conflict(OpconsoleError):
     """The ticket changed since the copy being saved was read."""
 
 
+class PermissionDenied(OpconsoleError):
+    """The acting operator's role does not allow the action."""
+
+
 class StoreError(OpconsoleError):
     """The store file cannot be used: corrupt, foreign, newer schema, unreadable."""
 

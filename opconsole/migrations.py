@@ -5,6 +5,7 @@ edit one that has shipped, add the next. Each runs inside the store's BEGIN IMME
 """
 
 OPEN_STATUS_SQL = "status IN ('new', 'in_progress', 'waiting_on_caller', 'escalated')"
+RUNNING_STATUS_SQL = "status IN ('new', 'in_progress', 'escalated')"  # open, and the SLA clock not paused
 
 
 def queue_index(*, by_operator: bool = False, by_group: bool = False) -> str:
@@ -259,6 +260,17 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER events_append_only_update
     BEFORE UPDATE OF seq, id, at, actor, entity, entity_id, version, op, changes, note ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    """,
+    # 5: the shift lead's board. Every query of a refresh walks one of these instead of the tickets:
+    # open tickets by group, status, priority and operator (covering); tickets whose SLA clock runs,
+    # by due; unassigned tickets by age; and every ticket by its response and resolution dues, which
+    # decide the tickets a shift's SLA compliance counts.
+    f"""
+    CREATE INDEX tickets_board ON tickets (group_id, status, priority, operator, sla_due) WHERE {OPEN_STATUS_SQL};
+    CREATE INDEX tickets_running ON tickets (sla_due, key) WHERE {RUNNING_STATUS_SQL};
+    CREATE INDEX tickets_unassigned ON tickets (created_at, key) WHERE {OPEN_STATUS_SQL} AND operator IS NULL;
+    CREATE INDEX tickets_response_due ON tickets (response_due, id);
+    CREATE INDEX tickets_resolution_due ON tickets (resolution_due, id);
     """,
 ]
 

@@ -12,7 +12,7 @@ from typing import Callable
 from opconsole import domain
 from opconsole.config import Config
 from opconsole.domain import Contact, Operator, Role, Ticket, now_utc, to_iso
-from opconsole.errors import Conflict, InvalidInput, NotFound
+from opconsole.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from opconsole.ids import new_id
 from opconsole.store import Event, Store
 
@@ -151,6 +151,14 @@ class Desk:
         return self._change(key, "ticket.assign",
                             lambda t: domain.assign(self.config, t, operator=operator, group=group),
                             args={"to": to, "group": group}, expected_version=expected_version)
+
+    def raise_priority(self, key: str, priority: str, reason: str, expected_version: int | None = None) -> Ticket:
+        """Only shift leads and admins raise a priority above what the matrix gives."""
+        if self.operator().role is Role.OPERATOR:
+            raise PermissionDenied(f"{self.actor} is an operator; raising a priority is for leads and admins")
+        return self._change(key, "ticket.prioritise", lambda t: domain.raise_priority(self.config, t, priority, reason),
+                            note=reason.strip() or None, args={"priority": priority, "reason": reason},
+                            expected_version=expected_version)
 
     def take(self, key: str, expected_version: int | None = None) -> Ticket:
         operator = self.operator()

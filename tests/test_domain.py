@@ -6,7 +6,7 @@ Every expectation here is written out by hand; nothing is derived from the code 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from opconsole import domain
 from opconsole.config import Config, load_config
 from opconsole.errors import (
-    ConfigError, Conflict, EscalationIncomplete, IllegalTransition, InvalidInput,
+    ConfigError, Conflict, EscalationIncomplete, IllegalTransition, InvalidInput, PermissionDenied,
 )
 from opconsole.services import Desk
 from opconsole.store import Store
@@ -790,3 +790,43 @@ def test_stale_expected_version_is_a_conflict_and_writes_nothing(desk: Desk, sto
             stale()
         assert (ticket_row(store, key), all_events(store)) == before
     assert desk.wait(key, "gone", expected_version=2).status == "waiting_on_caller"
+
+
+# --- a lead raises a priority ---------------------------------------------------------------------
+
+
+def test_a_lead_raises_a_priority_with_a_reason_and_the_sla_is_counted_again(desk: Desk, clock) -> None:
+    ticket = desk.register(subject="Касса не запускается", impact="medium", urgency="low")  # P4: 4 business h
+    assert ticket.priority == "P4"
+    raised = desk.raise_priority(KEY, "P2", "the store cannot sell: every register is down")
+    assert raised.priority == "P2"
+    assert (raised.impact, raised.urgency) == ("medium", "low")  # the matrix's inputs stay as classified
+    # P2 runs on the 24/7 calendar: 30 min to respond, 8 h to resolve, from the ticket's creation
+    assert raised.response_due == ticket.created_at + timedelta(minutes=30)
+    assert raised.resolution_due == ticket.created_at + timedelta(hours=8)
+    event = ticket_events(desk)[-1]
+    assert (event.op, event.note, event.changes["priority"]) == (
+        "ticket.prioritise", "the store cannot sell: every register is down", ["P4", "P2"])
+
+
+@pytest.mark.parametrize("priority, reason, message", [
+    ("P3", "the caller insists", "would not raise it"),  # P3 is what it has
+    ("P4", "the caller insists", "would not raise it"),
+    ("P0", "the caller insists", "is not one of"),
+    ("P1", "  ", "must not be empty"),
+])
+def test_a_raise_that_does_not_raise_or_has_no_reason_is_refused(desk: Desk, priority, reason, message) -> None:
+    desk.register(subject="Printer jams")  # medium x medium: P3
+    before = ticket_row(desk.store), all_events(desk.store)
+    with pytest.raises(InvalidInput, match=message):
+        desk.raise_priority(KEY, priority, reason)
+    assert (ticket_row(desk.store), all_events(desk.store)) == before
+
+
+def test_only_leads_and_admins_raise_a_priority(desk: Desk, config, clock) -> None:
+    desk.register(subject="Printer jams")
+    desk.add_operator("op2", "Second Operator", "operator", [])
+    desk.add_operator("lead1", "Shift Lead", "lead", [])
+    with pytest.raises(PermissionDenied, match="op2 is an operator"):
+        Desk(desk.store, config, "op2", clock).raise_priority(KEY, "P1", "VIP caller")
+    assert Desk(desk.store, config, "lead1", clock).raise_priority(KEY, "P1", "VIP caller").priority == "P1"

@@ -223,3 +223,31 @@ def test_the_sync_loop_survives_a_failure_and_says_why(sites, backend):
         assert status(msk.store).waiting == 0
     finally:
         loop.close()
+
+
+def test_a_raised_priority_reaches_the_server_and_an_operator_cannot_raise_one(sites, backend):
+    msk, spb = sites
+    ticket = msk.desk.register(subject="Касса не запускается", category="pos.register_wont_start")
+    msk.desk.raise_priority(ticket.key, "P1", "all registers of the store are down")
+    assert msk.syncer(InProcess(backend, LEAD)).once().outcomes == {"applied": 2}
+    spb.syncer(InProcess(backend, LEAD)).once()
+    assert spb.store.ticket(ticket.key).priority == "P1"
+    assert spb.store.ticket(ticket.key).response_due == msk.store.ticket(ticket.key).response_due
+    # a console whose server account is an operator's: the server refuses the raise
+    other = spb.desk.register(subject="Printer jams")
+    spb.desk.raise_priority(other.key, "P2", "the director's printer")
+    report = spb.syncer(InProcess(backend, User("op9", Role.OPERATOR, ("first_line",)))).once()
+    assert report.outcomes == {"applied": 1, "rejected": 1}
+    assert spb.store.ticket(other.key).priority == "P3"  # the server's state replaced the refused change
+
+
+def test_a_raise_against_a_priority_changed_meanwhile_is_a_conflict(sites, backend):
+    msk, spb = sites
+    ticket = msk.desk.register(subject="Slow network at the branch", category="vpn.drops")
+    for site in (msk, spb):
+        site.syncer(InProcess(backend, LEAD)).once()
+    msk.desk.classify(ticket.key, impact="high", urgency="high")  # P1 by the matrix
+    spb.desk.raise_priority(ticket.key, "P2", "the branch manager called")
+    msk.syncer(InProcess(backend, LEAD)).once()
+    assert spb.syncer(InProcess(backend, LEAD)).once().outcomes == {"conflict": 1}
+    assert spb.store.ticket(ticket.key).priority == "P1"

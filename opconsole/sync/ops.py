@@ -22,7 +22,7 @@ from opconsole.errors import OpconsoleError
 APPLIED, DUPLICATE, CONFLICT, REJECTED = "applied", "duplicate", "conflict", "rejected"
 TRANSITIONS = {"ticket.take", "ticket.wait", "ticket.resolve", "ticket.escalate", "ticket.reopen", "ticket.close"}
 HISTORY_ONLY = {"ticket.note", "ticket.kb", "ticket.link"}
-SET_FIELDS = {"ticket.classify", "ticket.assign", "ticket.script"}
+SET_FIELDS = {"ticket.classify", "ticket.assign", "ticket.script", "ticket.prioritise"}
 OP_NAMES = sorted(TRANSITIONS | HISTORY_ONLY | SET_FIELDS | {"ticket.create", "contact.create"})
 CLASSIFY_FIELDS = ("category", "impact", "urgency")
 
@@ -90,6 +90,8 @@ def _execute(config: Config, user: User, op: dict[str, Any], current: Ticket | N
         return assign(config, user, args, base, current, operators)
     if name == "ticket.script":
         return set_script_fields(args, base, current)
+    if name == "ticket.prioritise":
+        return prioritise(config, user, args, base, current)
     raise Rejected(f"unknown operation {name!r}")
 
 
@@ -150,6 +152,17 @@ def assign(config: Config, user: User, args: dict[str, Any], base: dict[str, Any
         return conflict(conflicts)
     operator = operators.get(to) or Operator(to, to, Role.OPERATOR) if to else None
     return Outcome(APPLIED, after=domain.assign(config, ticket, operator=operator, group=group))
+
+
+def prioritise(config: Config, user: User, args: dict[str, Any], base: dict[str, Any], ticket: Ticket) -> Outcome:
+    """A lead's raise holds only against the priority the lead saw; one changed meanwhile is a conflict."""
+    if user.role is Role.OPERATOR:
+        raise Rejected(f"{user.login} is an operator; raising a priority is for leads and admins")
+    if ticket.priority not in (base.get("priority"), args["priority"]):
+        return conflict({"priority": [ticket.priority, args["priority"]]})
+    if ticket.priority == args["priority"]:
+        return Outcome(APPLIED)
+    return Outcome(APPLIED, after=domain.raise_priority(config, ticket, args["priority"], args["reason"]))
 
 
 def set_script_fields(args: dict[str, Any], base: dict[str, Any], ticket: Ticket) -> Outcome:
