@@ -55,6 +55,22 @@ class SlaTarget:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """KPI targets ([kpi]); shares as 0..1. None: no target, the KPI is shown uncoloured."""
+    sla_response: float | None = 0.80
+    sla_resolution: float | None = 0.80
+    average_delay_seconds: float | None = 60.0
+    taken_within: float | None = 0.99
+    taken_within_seconds: int = 60
+    fcr: float | None = 0.90
+    flr: float | None = None
+    escalation_rate: float | None = None  # at most
+    reopen_rate: float | None = None  # at most
+    aht_seconds: float | None = None  # at most
+    football_moves: int = 2
+
+
+@dataclass(frozen=True)
 class Config:
     site_prefix: str
     phone_region: str
@@ -73,6 +89,8 @@ class Config:
     sources: tuple[str, ...]
     script_dirs: tuple[Path, ...] = ()  # the site's own call scripts, besides the bundled ones
     kb_stale_days: int = 365  # an article not updated for longer is reported as stale
+    targets: Targets = Targets()
+    shift_starts: tuple[time, ...] = (time(8), time(20))  # in the site's time zone
 
     def priority(self, impact: str, urgency: str) -> str:
         return self.matrix[(impact, urgency)]
@@ -209,7 +227,46 @@ def build(raw: dict[str, Any], sources: tuple[str, ...]) -> Config:
         sources=sources,
         script_dirs=tuple(Path(d) for d in raw.get("scripts", {}).get("dirs", [])),
         kb_stale_days=int(raw.get("kb", {}).get("stale_days", 365)),
+        targets=build_targets(raw.get("kpi", {}), where),
+        shift_starts=build_shift_starts(raw.get("lead", {}).get("shift_starts", ["08:00", "20:00"]), where),
     )
+
+
+TARGET_KEYS = {  # [kpi] key -> (Targets field, scale to its unit)
+    "sla_response_percent": ("sla_response", 0.01), "sla_resolution_percent": ("sla_resolution", 0.01),
+    "average_delay_seconds": ("average_delay_seconds", 1), "taken_within_percent": ("taken_within", 0.01),
+    "fcr_percent": ("fcr", 0.01), "flr_percent": ("flr", 0.01), "escalation_rate_percent": ("escalation_rate", 0.01),
+    "reopen_rate_percent": ("reopen_rate", 0.01), "aht_minutes": ("aht_seconds", 60),
+}
+
+
+def build_targets(spec: dict[str, Any], where: str) -> Targets:
+    values: dict[str, Any] = {}
+    for key, raw in spec.items():
+        if key in ("taken_within_seconds", "football_moves"):
+            if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+                raise ConfigError(f"{where}: kpi.{key}: {raw!r} is not a whole number of 0 or more")
+            values[key] = raw
+            continue
+        if key not in TARGET_KEYS:
+            raise ConfigError(f"{where}: kpi.{key}: unknown KPI target; known: {', '.join(sorted(TARGET_KEYS))}, "
+                              "taken_within_seconds, football_moves")
+        if not isinstance(raw, (int, float)) or isinstance(raw, bool) or raw < 0 or (
+                key.endswith("_percent") and raw > 100):
+            raise ConfigError(f"{where}: kpi.{key}: {raw!r} is not a number"
+                              + (" from 0 to 100" if key.endswith("_percent") else " of 0 or more"))
+        name, scale = TARGET_KEYS[key]
+        values[name] = raw * scale
+    return Targets(**values)
+
+
+def build_shift_starts(spec: Any, where: str) -> tuple[time, ...]:
+    if not isinstance(spec, list) or not spec:
+        raise ConfigError(f"{where}: lead.shift_starts: give a list of times of day, e.g. [\"08:00\", \"20:00\"]")
+    try:
+        return tuple(sorted(time.fromisoformat(str(start)) for start in spec))
+    except ValueError:
+        raise ConfigError(f"{where}: lead.shift_starts: {spec!r} holds something that is not a time like \"08:00\"") from None
 
 
 def build_calendar(name: str, spec: dict[str, Any]) -> Calendar:

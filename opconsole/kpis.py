@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
+from opconsole.config import Targets
 from opconsole.domain import OPEN_STATUSES, Status, Ticket, from_iso
 
 BACKLOG_BUCKETS = (("< 1 h", timedelta(hours=1)), ("1-4 h", timedelta(hours=4)), ("4-24 h", timedelta(days=1)),
@@ -127,18 +128,6 @@ class Kpi:
 
 
 @dataclass(frozen=True)
-class Targets:
-    """Defaults from KPIS.md; the configuration may set others."""
-    sla_response: float = 0.80
-    sla_resolution: float = 0.80
-    average_delay_seconds: float = 60.0
-    taken_within: float = 0.99
-    taken_within_seconds: int = 60
-    fcr: float = 0.90
-    football_moves: int = 2
-
-
-@dataclass(frozen=True)
 class Report:
     start: datetime
     end: datetime
@@ -198,13 +187,14 @@ def compute(tickets: Iterable[Facts], start: datetime, end: datetime, first_line
                   for t in measurable), len(measurable), targets.taken_within),
         share("fcr", "First-contact resolution", sum(first_contact(t, first_line) for t in closed), len(closed),
               targets.fcr),
-        share("flr", "First-level resolution", sum(first_level(t, first_line) for t in closed), len(closed)),
+        share("flr", "First-level resolution", sum(first_level(t, first_line) for t in closed), len(closed),
+              targets.flr),
         share("escalation_rate", "Escalation rate", sum(bool(t.escalations) for t in created), len(created),
-              higher_is_better=False),
+              targets.escalation_rate, higher_is_better=False),
         share("reopen_rate", "Reopen rate", sum(bool(t.reopens) for t in resolved_in_period), len(resolved_in_period),
-              higher_is_better=False),
+              targets.reopen_rate, higher_is_better=False),
         mean_seconds("aht", "Average handling time", [t.handling_seconds(min(t.resolutions[-1], end))
-                                                       for t in closed]),
+                                                       for t in closed], targets.aht_seconds),
     ]
     return Report(start, end, kpis, backlog(every, end), escalations_by_group(created),
                   [t.id for t in every if t.created_at < end and t.group_moves() > targets.football_moves])

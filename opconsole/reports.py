@@ -81,7 +81,7 @@ def build(store: Store, config: Config, start: datetime, end: datetime, group: s
     loaded = load(store, start, end)
     if group:
         loaded = [item for item in loaded if group in {g for _, g in item[0].groups}]
-    figures = kpis.compute([f for f, _ in loaded], start, end, config.first_line, now)
+    figures = kpis.compute([f for f, _ in loaded], start, end, config.first_line, now, config.targets)
     created = [f for f, _ in loaded if start <= f.created_at < end]
     zone = site_zone(config)
     heatmap = [[0] * 24 for _ in WEEKDAYS]

@@ -3,11 +3,13 @@ own services, with the figures worked out by hand in the comments."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from opconsole.config import Targets, load_config
+from opconsole.errors import ConfigError
 from opconsole.kpis import compute, facts
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -109,3 +111,39 @@ def test_business_hours_sla_across_a_weekend(desk, clock):
     assert report.kpi("sla_response").value == 1.0
     week = compute(all_facts(desk), at(23, 0, 0), at(30, 0, 0) + timedelta(days=1), desk.config.first_line)
     assert week.kpi("average_delay").value == timedelta(days=2, hours=15, minutes=40).total_seconds()
+
+
+# --- targets from the configuration ---------------------------------------------------------------
+
+
+def test_targets_come_from_the_kpi_table_in_the_units_people_write(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[kpi]\nsla_response_percent = 95\ntaken_within_seconds = 20\naht_minutes = 12\n"
+                    "[lead]\nshift_starts = [\"20:00\", \"07:30\"]\n", "utf-8")
+    config = load_config(path)
+    assert config.targets.sla_response == pytest.approx(0.95)
+    assert config.targets.sla_resolution == pytest.approx(0.80)  # the KPIS.md default stays
+    assert (config.targets.taken_within_seconds, config.targets.aht_seconds) == (20, 720)
+    assert config.shift_starts == (time(7, 30), time(20))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[kpi]\nfcr_percent = 120\n", "kpi.fcr_percent: 120 is not a number from 0 to 100"),
+    ("[kpi]\nfcr = 90\n", "kpi.fcr: unknown KPI target"),
+    ("[kpi]\nfootball_moves = 1.5\n", "kpi.football_moves"),
+    ("[lead]\nshift_starts = [\"8 am\"]\n", "lead.shift_starts"),
+    ("[lead]\nshift_starts = []\n", "lead.shift_starts"),
+])
+def test_a_bad_target_names_its_key(tmp_path, text, words) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError, match=words) as refused:
+        load_config(path)
+    assert str(path) in str(refused.value)
+
+
+def test_a_kpi_is_coloured_only_against_a_target_it_has(desk, day) -> None:
+    report = compute(all_facts(desk), at(23, 0, 0), at(24, 0, 0), desk.config.first_line,
+                     targets=Targets(aht_seconds=1200.0))
+    assert report.kpi("flr").met is None  # no FLR target by default
+    assert report.kpi("aht").met is False  # 1305 s against at most 1200 s
