@@ -27,9 +27,10 @@ from textual.screen import Screen
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from opconsole.domain import now_utc
-from opconsole.errors import OpconsoleError
+from opconsole.domain import Role, now_utc
+from opconsole.errors import OpconsoleError, PermissionDenied
 from opconsole.messages import StoreChanged
+from opconsole.screens.lead import LeadScreen
 from opconsole.screens.workbench import WorkbenchScreen
 
 # The data layer (store, services, cards) is imported by the workers that use it, after the first paint.
@@ -46,14 +47,28 @@ WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' ch
 DEMO_CALLS = (20.0, 60.0)  # seconds between the demo's new calls
 
 
+VIEWS = {"workbench": WorkbenchScreen, "lead": LeadScreen}
+LEAD_ROLES = (Role.LEAD, Role.ADMIN)
+
+
 class OpconsoleApp(App[None]):
+    """The console. Its two views are screen modes, each with its own stack: the operator's workbench
+    and, for leads and admins, the shift lead's view."""
+
     TITLE = "opconsole"
     CSS_PATH = "app.tcss"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit")]
+    MODES = VIEWS
+    DEFAULT_MODE = "workbench"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit"),
+                Binding("f2", "view('workbench')", "Workbench", id="app.workbench"),
+                Binding("f3", "view('lead')", "Lead view", id="app.lead")]
 
     def __init__(self, store_path: Path, config: Config, actor: str, clock: Callable[[], datetime] = now_utc,
-                 watch_interval: float = WATCH_INTERVAL, demo_calls: tuple[float, float] | None = None):
+                 watch_interval: float = WATCH_INTERVAL, demo_calls: tuple[float, float] | None = None,
+                 view: str = "workbench", role: Role = Role.OPERATOR):
+        self.DEFAULT_MODE = view  # the view the first frame shows
         super().__init__()
+        self.role = role  # the operator's role, read again when the store opens
         self.store_path = store_path
         self.config = config
         self.actor = actor
@@ -112,9 +127,6 @@ class OpconsoleApp(App[None]):
 
         return load_card(self.reader(), key)
 
-    def get_default_screen(self) -> Screen:
-        return WorkbenchScreen()  # the first frame written is already the workbench
-
     def on_mount(self) -> None:
         self.call_after_refresh(self.start_collecting)
         self.open_store()
@@ -146,13 +158,14 @@ class OpconsoleApp(App[None]):
             with Store.open(self.store_path, site_prefix=self.config.site_prefix) as store:
                 desk = Desk(store, self.config, self.actor)
                 desk.ensure_first_operator()
-                desk.operator()
+                self.role = desk.operator().role
         except (OpconsoleError, sqlite3.DatabaseError) as exc:
             reason = exc if isinstance(exc, OpconsoleError) else f"the store cannot be used: {exc}"
             self.call_from_thread(self.refuse, str(reason))
             return
         finally:
             self.store_opened.set()
+        self.call_from_thread(self.refresh_bindings)  # the views this role may switch to
         self.starter_kb()
         if wal_reset_bug_affected():
             self.call_from_thread(
@@ -228,10 +241,20 @@ class OpconsoleApp(App[None]):
             self.sync_loop.close(timeout=0)
             self.pusher_lock.release()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "view":
+            if parameters[0] == self.current_mode:
+                return False
+            return parameters[0] == "workbench" or self.role in LEAD_ROLES
+        return True
+
+    def action_view(self, view: str) -> None:
+        self.switch_mode(view)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette (ctrl+p) offers every workbench action that applies to the selected ticket."""
+        """The palette (ctrl+p) offers every action of the view that applies to the selected ticket."""
         yield from super().get_system_commands(screen)
-        if isinstance(screen, WorkbenchScreen):
+        if isinstance(screen, (WorkbenchScreen, LeadScreen)):
             for binding in screen.BINDINGS:
                 action = binding.action.removeprefix("app.")
                 if binding.show and screen.check_action(action, ()):
@@ -248,8 +271,9 @@ class OpconsoleApp(App[None]):
             incoming_call(self.desk(), rng)
 
     def on_store_changed(self, message: StoreChanged) -> None:
+        """The view on screen reads again; the other one does when it is shown (ScreenResume)."""
         for screen in self.screen_stack:
-            if isinstance(screen, WorkbenchScreen):
+            if isinstance(screen, (WorkbenchScreen, LeadScreen)):
                 screen.refresh_data()
 
     @work(thread=True, exclusive=True, group="integrity")
@@ -285,17 +309,22 @@ def sleep_unless_cancelled(seconds: float) -> bool:
     return not worker.is_cancelled
 
 
-def run_console(session: Any, *, demo: bool = False) -> None:
+def run_console(session: Any, *, demo: bool = False, view: str = "workbench") -> None:
     if demo and session.db is None:
         session.db = str(Path(tempfile.mkdtemp(prefix="opconsole-demo-")) / "demo.db")
     # An unknown operator or an unusable store is refused here, before the terminal is taken over (exit 2,
     # one line): refusing from inside a running app raced its shutdown. Costs ~7 ms of the cold start.
     desk = session.acting_desk()
+    role = desk.operator().role
+    if view == "lead" and role not in LEAD_ROLES:
+        raise PermissionDenied(f"{session.actor} is an operator; the lead view is for shift leads and admins "
+                               "(`opconsole operator add LOGIN --role lead`)")
     if demo and desk.store.count_tickets() == 0:
         from opconsole.demo import fill_demo_day
 
         fill_demo_day(desk)
-    app = OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=DEMO_CALLS if demo else None)
+    app = OpconsoleApp(desk.store.path, session.config, session.actor, demo_calls=DEMO_CALLS if demo else None,
+                       view=view, role=role)
     app.run()
     if app.return_code:
         sys.exit(app.return_code)

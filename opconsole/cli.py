@@ -142,6 +142,15 @@ def cli(ctx: click.Context, db: str | None, operator: str | None, config_file: s
         gc.enable()  # held off for start-up by opconsole.__main__; commands may build large data
 
 
+@cli.command()
+@click.pass_context
+def lead(ctx: click.Context) -> None:
+    """Open the shift lead's view: queues, breaches, operators, arrivals and the shift's KPIs."""
+    from opconsole.app import run_console
+
+    run_console(ctx.obj, demo=ctx.find_root().params["demo"], view="lead")
+
+
 # --- init, backup, export, import ---------------------------------------------------------------
 
 @cli.command()

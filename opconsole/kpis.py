@@ -17,6 +17,8 @@ from opconsole.domain import OPEN_STATUSES, Status, Ticket, from_iso
 BACKLOG_BUCKETS = (("< 1 h", timedelta(hours=1)), ("1-4 h", timedelta(hours=4)), ("4-24 h", timedelta(days=1)),
                    ("1-3 d", timedelta(days=3)), ("3-7 d", timedelta(days=7)), ("> 7 d", timedelta.max))
 OPEN = {s.value for s in OPEN_STATUSES}
+NEAR_SHARE = 0.05  # a share this close below its target is "near" it (5 points)
+NEAR_TIME = 0.25  # a time up to this share over its target is "near" it
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,18 @@ class Kpi:
         if self.value is None or self.target is None:
             return None
         return self.value >= self.target if self.higher_is_better else self.value <= self.target
+
+    @property
+    def standing(self) -> str:
+        """Against the target: met, near, missed; "none" without a target, "na" without a value."""
+        if self.value is None:
+            return "na"
+        if self.target is None:
+            return "none"
+        if self.met:
+            return "met"
+        gap = self.target - self.value if self.higher_is_better else self.value - self.target
+        return "near" if gap <= (NEAR_SHARE if self.unit == "%" else self.target * NEAR_TIME) else "missed"
 
 
 @dataclass(frozen=True)

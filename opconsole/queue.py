@@ -12,13 +12,16 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from opconsole.domain import from_iso, to_iso
-from opconsole.migrations import OPEN_STATUS_SQL, queue_index
+from opconsole.migrations import OPEN_STATUS_SQL, RUNNING_STATUS_SQL, queue_index
 from opconsole.sla import Calendar
 
 if TYPE_CHECKING:
     from opconsole.store import Store
 
-SCOPES = ("all", "mine", "unassigned", "breaching")
+SCOPES = ("all", "mine", "unassigned", "breaching")  # the operator's filter offers these
+# The lead view's lists: tickets whose SLA clock runs and that are due within BREACHING_SOON, most
+# overdue first; unassigned tickets, the longest waiting first.
+LEAD_SCOPES = ("overdue", "unassigned_longest")
 BREACHING_SOON = timedelta(minutes=30)
 AT_RISK_SHARE = 0.75  # share of the SLA time used after which a ticket is at risk
 
@@ -71,26 +74,36 @@ class QueueRow:
 
     def time_left(self, now: datetime) -> str:
         """SLA time left as an operator reads it: 42m, 3h05m, 2d04h; negative when breached."""
-        seconds = int((self.sla_due - now).total_seconds())
-        sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-        days, rest = divmod(seconds, 86_400)
-        hours, rest = divmod(rest, 3_600)
-        minutes, secs = divmod(rest, 60)
-        if days:
-            return f"{sign}{days}d{hours:02d}h"
-        if hours:
-            return f"{sign}{hours}h{minutes:02d}m"
-        if minutes:
-            return f"{sign}{minutes}m{secs:02d}s"
-        return f"{sign}{secs}s"
+        return duration_text((self.sla_due - now).total_seconds())
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people on a desk read it: 45s, 42m05s, 3h05m, 2d04h (negative: "-3h05m")."""
+    seconds = int(seconds)
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m{secs:02d}s"
+    return f"{sign}{secs}s"
 
 
 ROW_COLUMNS = ("id, key, priority, status, channel, group_id, operator, subject, created_at, sla_due, "
                "first_response_at, waiting_since, version")
 
 
-def where_clause(flt: QueueFilter, actor: str, now: datetime) -> tuple[str, str, list]:
-    """The index to walk, the WHERE clause and its parameters for a filter."""
+def where_clause(flt: QueueFilter, actor: str, now: datetime) -> tuple[str, str, list, str]:
+    """The index to walk, the WHERE clause, its parameters and the column the view is sorted by (then
+    by key) for a filter."""
+    if flt.scope == "overdue":
+        return "tickets_running", f"{RUNNING_STATUS_SQL} AND sla_due <= ?", [to_iso(now + BREACHING_SOON)], "sla_due"
+    if flt.scope == "unassigned_longest":
+        return "tickets_unassigned", f"{OPEN_STATUS_SQL} AND operator IS NULL", [], "created_at"
     where, params = [OPEN_STATUS_SQL], []
     if flt.scope == "mine":
         where.append("operator = ?")
@@ -108,31 +121,31 @@ def where_clause(flt: QueueFilter, actor: str, now: datetime) -> tuple[str, str,
             where.append(f"{column} = ?")
             params.append(value)
     index = queue_index(by_operator=flt.scope in ("mine", "unassigned"), by_group=bool(flt.group))
-    return index, " AND ".join(where), params
+    return index, " AND ".join(where), params, "sla_due"
 
 
 def count(store: Store, flt: QueueFilter, actor: str, now: datetime) -> int:
-    index, where, params = where_clause(flt, actor, now)
+    index, where, params, _ = where_clause(flt, actor, now)
     return store.conn.execute(f"SELECT count(*) FROM tickets INDEXED BY {index} WHERE {where}", params).fetchone()[0]
 
 
 def page(store: Store, flt: QueueFilter, actor: str, now: datetime, offset: int, limit: int) -> list[QueueRow]:
-    index, where, params = where_clause(flt, actor, now)
+    index, where, params, order = where_clause(flt, actor, now)
     cursor = store.conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM tickets INDEXED BY {index} WHERE {where} ORDER BY sla_due, key LIMIT ? OFFSET ?",
+        f"SELECT {ROW_COLUMNS} FROM tickets INDEXED BY {index} WHERE {where} ORDER BY {order}, key LIMIT ? OFFSET ?",
         params + [limit, offset])
     return [row_from(*r) for r in cursor]
 
 
 def position_of(store: Store, flt: QueueFilter, actor: str, now: datetime, key: str) -> int | None:
     """The row index of ticket `key` under this filter, or None if it is not in the queue."""
-    index, where, params = where_clause(flt, actor, now)
+    index, where, params, order = where_clause(flt, actor, now)
     found = store.conn.execute(
-        f"SELECT sla_due, key FROM tickets INDEXED BY {index} WHERE {where} AND key = ?", params + [key]).fetchone()
+        f"SELECT {order}, key FROM tickets INDEXED BY {index} WHERE {where} AND key = ?", params + [key]).fetchone()
     if found is None:
         return None
     return store.conn.execute(
-        f"SELECT count(*) FROM tickets INDEXED BY {index} WHERE {where} AND (sla_due < ? OR (sla_due = ? AND key < ?))",
+        f"SELECT count(*) FROM tickets INDEXED BY {index} WHERE {where} AND ({order} < ? OR ({order} = ? AND key < ?))",
         params + [found[0], found[0], found[1]]).fetchone()[0]
 
 

@@ -54,22 +54,45 @@ class Happening:
     note: str | None
 
 
+FACT_COLUMNS = ("id, created_at, channel, category, response_due, resolution_due, first_response_at, "
+                "first_contact_resolution")
+# An event counts as it happened on the server: not if it was refused there, and not if it was a status
+# change or an assignment that lost to another console's (those are all or nothing).
+APPLIED_SQL = ("(outcome IS NULL OR outcome = 'applied' OR (outcome = 'conflict' AND json_type(outcome_detail, "
+               "'$.status') IS NULL AND json_type(outcome_detail, '$.group_id') IS NULL AND "
+               "json_type(outcome_detail, '$.operator') IS NULL))")
+CHUNK = 500  # ids per IN (...) query
+
+
 def load(store: Store, start: datetime, end: datetime) -> list[tuple[kpis.Facts, list[Happening]]]:
     """Tickets that may count in [start, end), each with its history: those created in it or in the 30
-    days before, those changed in it, and those still open. Only the columns the figures need are read,
-    and SQLite pulls the status and group out of each event's changes."""
+    days before, those changed in it, and those still open."""
     rows = store.conn.execute(
-        "SELECT id, created_at, channel, category, response_due, resolution_due, first_response_at, "
-        f"first_contact_resolution FROM tickets WHERE created_at < ? AND (created_at >= ? OR updated_at >= ? "
+        f"SELECT {FACT_COLUMNS} FROM tickets WHERE created_at < ? AND (created_at >= ? OR updated_at >= ? "
         f"OR {OPEN_STATUS_SQL})", (to_iso(end), to_iso(start - LOOKBACK), to_iso(start))).fetchall()
+    return with_histories(store, rows)
+
+
+def load_ids(store: Store, ids: list[str]) -> list[tuple[kpis.Facts, list[Happening]]]:
+    rows = []
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first:first + CHUNK]
+        rows += store.conn.execute(f"SELECT {FACT_COLUMNS} FROM tickets WHERE id IN ({', '.join('?' * len(chunk))})",
+                                   chunk).fetchall()
+    return with_histories(store, rows)
+
+
+def with_histories(store: Store, rows: list[tuple]) -> list[tuple[kpis.Facts, list[Happening]]]:
+    """The facts of tickets (rows of FACT_COLUMNS) with their histories. Only the columns the figures
+    need are read, and SQLite pulls the status and group out of each event's changes."""
     history: dict[str, list[Happening]] = {row[0]: [] for row in rows}
     ids = list(history)
-    for first in range(0, len(ids), 500):
-        chunk = ids[first:first + 500]
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first:first + CHUNK]
         for entity_id, at, op, actor, note, status, group in store.conn.execute(
                 "SELECT entity_id, at, op, actor, note, json_extract(changes, '$.status[1]'), "
                 f"json_extract(changes, '$.group_id[1]') FROM events WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
-                "ORDER BY seq", chunk):
+                f"AND {APPLIED_SQL} ORDER BY seq", chunk):
             history[entity_id].append(Happening(kpis.Step(from_iso(at), op, status, group), actor, note))
     return [(kpis.facts_of(row[0], from_iso(row[1]), row[2], row[3], from_iso(row[4]), from_iso(row[5]),
                            from_iso(row[6]), bool(row[7]), [h.step for h in history[row[0]]]), history[row[0]])

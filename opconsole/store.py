@@ -194,6 +194,15 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """Several reads that see one moment of the store, whatever other terminals commit meanwhile."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.conn.execute("COMMIT")
+
     def quick_check(self) -> None:
         try:
             problems = [row[0] for row in self.conn.execute("PRAGMA quick_check")]

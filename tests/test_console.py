@@ -207,3 +207,33 @@ def test_backend_mode_in_a_real_terminal(tmp_path: Path, config, clock):
         other.store.close()
         server.stop()
         backend.db.close()
+
+
+def test_the_lead_view_in_a_real_terminal(tmp_path: Path):
+    """`opconsole lead`: a call another terminal registers shows up unassigned, and the lead raises its
+    priority with a reason from the keyboard."""
+    db = tmp_path / "lead.db"
+    for args in (["init", "--site", "MSK"], ["operator", "add", "lead1", "--role", "lead", "--name", "Сергей Смирнов"]):
+        subprocess.run([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "admin", *args],
+                       check=True, capture_output=True)
+    terminal = Terminal([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "lead1", "lead"])
+    try:
+        terminal.wait_for("3 Queues by group")
+        terminal.wait_for("0 unassigned")
+        subprocess.run([sys.executable, "-m", "opconsole", "--db", str(db), "--operator", "admin", "ticket", "new",
+                        "--phone", "+79990001122", "--subject", "Касса не печатает чек"], check=True,
+                       capture_output=True)
+        terminal.wait_for("1 unassigned")
+        terminal.wait_for("MSK-000001")
+        terminal.keys("2")
+        terminal.keys("p")
+        terminal.wait_for("Raise the priority of MSK-000001")
+        terminal.keys("Tab")  # from the priority (P1 offered first) to the reason
+        terminal.type("все кассы магазина стоят")
+        terminal.keys("Enter")
+        terminal.wait_for("MSK-000001 raised to P1")
+        ticket = wait_for_store(db, lambda store: store.ticket("MSK-000001").priority == "P1" and store.ticket(
+            "MSK-000001"))
+        assert ticket.priority == "P1"
+    finally:
+        terminal.close()

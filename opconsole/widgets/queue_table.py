@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from opconsole.queue import QueueRow, SlaState
+from opconsole.queue import QueueRow, SlaState, duration_text
 from opconsole.sla import Calendar
 
 PAGE_SIZE = 100
@@ -32,8 +32,15 @@ STATUS_SHORT = {"new": "new", "in_progress": "in work", "waiting_on_caller": "wa
 COLUMNS = (("KEY", 13), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10), ("OPERATOR", 13))
 
 
-def header_text(width: int) -> str:
-    head = "".join(name.ljust(size) for name, size in COLUMNS) + "SUBJECT"
+MARK = 2  # the mark column of a table that marks rows for an action on several
+
+
+AGE = ("WAITED", 9)  # how long a ticket has been open, in tables that show it
+
+
+def header_text(width: int, markable: bool = False, age: bool = False) -> str:
+    columns = COLUMNS[:3] + (AGE,) * age + COLUMNS[3:]
+    head = " " * MARK * markable + "".join(name.ljust(size) for name, size in columns) + "SUBJECT"
     return head[:width]
 
 
@@ -50,7 +57,8 @@ class QueueTable(ScrollView, can_focus=True):
     """Rows come from `fetch_page(offset, limit)` and `locate(key)`, both called in worker threads."""
 
     COMPONENT_CLASSES = {"queue-table--cursor", "queue-table--ok", "queue-table--at_risk",
-                         "queue-table--breached", "queue-table--paused", "queue-table--loading"}
+                         "queue-table--breached", "queue-table--paused", "queue-table--loading",
+                         "queue-table--marked"}
     DEFAULT_CSS = """
     QueueTable { background: $surface; }
     QueueTable > .queue-table--cursor { background: $accent 40%; }
@@ -60,6 +68,7 @@ class QueueTable(ScrollView, can_focus=True):
     QueueTable > .queue-table--breached { color: $error; text-style: bold; }
     QueueTable > .queue-table--paused { color: $text-muted; }
     QueueTable > .queue-table--loading { color: $text-disabled; }
+    QueueTable > .queue-table--marked { color: $accent; text-style: bold; }
     """
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="queue.up"),
@@ -68,6 +77,7 @@ class QueueTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="queue.page_down"),
         Binding("home,g", "jump(0)", "First", show=False, id="queue.first"),
         Binding("end,G", "jump(-1)", "Last", show=False, id="queue.last"),
+        Binding("space", "mark", "Mark", id="queue.mark"),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -82,8 +92,11 @@ class QueueTable(ScrollView, can_focus=True):
 
     def __init__(self, fetch_page: Callable[[int, int], list[QueueRow]], locate: Callable[[str], int | None],
                  count: Callable[[], int], clock: Callable[[], datetime], calendar_of: Callable[[str], Calendar],
-                 *, id: str | None = None):
+                 *, markable: bool = False, age: bool = False, id: str | None = None):
         super().__init__(id=id)
+        self.markable = markable
+        self.columns = COLUMNS[:3] + (AGE,) * age + COLUMNS[3:]
+        self.marked: dict[str, QueueRow] = {}  # key -> the row as it was when marked
         self.fetch_page, self.locate, self.count, self.clock = fetch_page, locate, count, clock
         self.calendar_of = calendar_of  # priority -> the SLA calendar its time counts in
         self.total = 0
@@ -207,6 +220,24 @@ class QueueTable(ScrollView, can_focus=True):
     def action_page(self, direction: int) -> None:
         self.action_cursor(direction * max(self.scrollable_content_region.height - 1, 1))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.markable if action == "mark" else True
+
+    def action_mark(self) -> None:
+        """Mark the ticket under the cursor for the next action, or unmark it; the cursor moves on."""
+        row = self.current_row
+        if row is None:
+            return
+        if self.marked.pop(row.key, None) is None:
+            self.marked[row.key] = row
+        self.refresh_line(self.cursor)
+        self.action_cursor(1)
+
+    def unmark(self, keys: set[str] | None = None) -> None:
+        for key in list(self.marked) if keys is None else keys:
+            self.marked.pop(key, None)
+        self.refresh()
+
     def action_jump(self, index: int) -> None:
         if self.total:
             self.moves += 1
@@ -236,10 +267,16 @@ class QueueTable(ScrollView, can_focus=True):
             base = base + self.get_component_rich_style("queue-table--cursor")
         sla_style = base + self.get_component_rich_style(f"queue-table--{state.value}", partial=True)
         sla = "paused" if state is SlaState.PAUSED else row.time_left(now)
-        cells = [row.key, row.priority, sla, STATUS_SHORT.get(row.status, row.status), row.channel,
-                 row.operator or "—"]
+        cells = [row.key, row.priority, sla, duration_text((now - row.created_at).total_seconds()),
+                 STATUS_SHORT.get(row.status, row.status), row.channel, row.operator or "—"]
+        if len(self.columns) == len(COLUMNS):
+            del cells[3]
         segments = []
-        for (name, size), text in zip(COLUMNS, cells):
+        if self.markable:
+            marked = row.key in self.marked
+            segments.append(Segment("✓ " if marked else "  ", base + self.get_component_rich_style(
+                "queue-table--marked", partial=True) if marked else base))
+        for (name, size), text in zip(self.columns, cells):
             style = sla_style if name == "SLA" else base
             if name == "PRI" and row.priority == "P1":
                 style = base + Style(bold=True)

@@ -1,0 +1,134 @@
+"""The lead view's panes, drawn from one board snapshot (opconsole.lead.Snapshot): KPI tiles, the
+queues by group, the operators on shift, arrivals against last week, and ticket football."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from opconsole.config import PRIORITIES
+from opconsole.queue import duration_text
+from opconsole.widgets.queue_table import STATUS_SHORT
+
+if TYPE_CHECKING:  # the data layer loads after the first frame
+    from opconsole import kpis
+    from opconsole.lead import Arrivals, Football, OperatorLoad, Snapshot
+
+TILES = ("sla_response", "sla_resolution", "average_delay", "taken_within", "fcr", "flr", "escalation_rate",
+         "reopen_rate", "aht")
+SHORT_LABELS = {"sla_response": "SLA response", "sla_resolution": "SLA resolution", "average_delay": "Avg delay",
+                "fcr": "FCR", "flr": "FLR", "escalation_rate": "Escalated", "reopen_rate": "Reopened", "aht": "AHT"}
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def value_text(kpi: kpis.Kpi) -> str:
+    if kpi.value is None:
+        return "n/a"
+    return f"{kpi.value * 100:.1f} %" if kpi.unit == "%" else duration_text(kpi.value)
+
+
+def target_line(kpi: kpis.Kpi) -> str:
+    if kpi.value is None:
+        return "nothing to count yet"
+    counted = f"{kpi.numerator:g}/{kpi.denominator:g}" if kpi.unit == "%" else f"N={kpi.denominator:g}"
+    if kpi.target is None:
+        return counted
+    sign = "≥" if kpi.higher_is_better else "≤"
+    target = f"{kpi.target * 100:g} %" if kpi.unit == "%" else duration_text(kpi.target)
+    return f"{counted} · {sign} {target}"
+
+
+class KpiTile(Static):
+    """One KPI of the shift: its value, coloured by how it stands against its target."""
+
+    def show(self, kpi: kpis.Kpi) -> None:
+        label = SHORT_LABELS.get(kpi.key, kpi.label.replace("Taken within", "Taken ≤"))
+        self.update(Text.assemble((label, "bold"), "\n", (value_text(kpi), "bold"), "\n", target_line(kpi)))
+        for standing in ("met", "near", "missed", "none", "na"):
+            self.set_class(kpi.standing == standing, f"-{standing}")
+
+
+class BacklogTile(Static):
+    def show(self, backlog: dict[str, int]) -> None:
+        """All open tickets, and how many of them are older than a day (the full ages are in reports)."""
+        total = sum(backlog.values())
+        old = sum(n for label, n in backlog.items() if label in ("1-3 d", "3-7 d", "> 7 d"))
+        self.update(Text.assemble(("Backlog", "bold"), "\n", (f"{total} open", "bold"), "\n", f"{old} over a day"))
+
+
+class KpiTiles(Horizontal):
+    def compose(self) -> ComposeResult:
+        for key in TILES:
+            yield KpiTile("…", id=f"tile-{key}", classes="tile")
+        yield BacklogTile("…", id="tile-backlog", classes="tile")
+
+    def show(self, figures: kpis.Report) -> None:
+        for key in TILES:
+            self.query_one(f"#tile-{key}", KpiTile).show(figures.kpi(key))
+        self.query_one(BacklogTile).show(figures.backlog)
+
+
+def groups_table(snapshot: Snapshot, names: dict[str, str]) -> Table:
+    table = Table(box=None, expand=True, padding=(0, 1), header_style="bold")
+    for column in ("GROUP", "OPEN", *(STATUS_SHORT[s] for s in STATUS_SHORT), *PRIORITIES, "UNASSIGNED",
+                   "BREACHED", "≤30m"):
+        table.add_column(column, justify="left" if column == "GROUP" else "right", no_wrap=True)
+    for group in snapshot.groups:
+        table.add_row(names.get(group.group, group.group), str(group.open),
+                      *(count_text(group.by_status[s]) for s in STATUS_SHORT),
+                      *(count_text(group.by_priority[p], "bold" if p == "P1" else "") for p in PRIORITIES),
+                      count_text(group.unassigned, "yellow"), count_text(group.breached, "bold red"),
+                      count_text(group.due_soon, "yellow"))
+    return table
+
+
+def count_text(n: int, style: str = "") -> Text:
+    return Text(str(n), style=style if n else "dim")
+
+
+def operators_table(operators: list[OperatorLoad], now: datetime) -> Table:
+    table = Table(box=None, expand=True, padding=(0, 1), header_style="bold")
+    for column, justify in (("OPERATOR", "left"), ("IN WORK", "right"), ("OPEN", "right"),
+                            ("LAST ACTION", "left"), ("AGO", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for op in operators:
+        if op.last_at is None:
+            last, ago = Text("none this shift", style="dim"), Text("")
+        else:
+            last = Text(f"{op.last_op.removeprefix('ticket.')} {op.last_key or ''}".strip())
+            idle = (now - op.last_at).total_seconds()
+            ago = Text(duration_text(idle), style="yellow" if idle > 30 * 60 else "")
+        table.add_row(f"{op.login} {op.name}" if op.name != op.login else op.login, count_text(op.in_progress),
+                      count_text(op.assigned), last, ago)
+    return table
+
+
+def sparkline(counts: list[int], top: int) -> str:
+    return "".join(SPARKS[0 if not n else max(1, round(n / top * (len(SPARKS) - 1)))] for n in counts)
+
+
+def arrivals_text(arrivals: Arrivals, now_hour: int, weekday: str) -> Text:
+    top = max(arrivals.today + arrivals.last_week + [1])
+    hours = "".join(f"{h:<6}" for h in range(0, 24, 6))
+    so_far = sum(arrivals.last_week[:now_hour + 1])
+    text = Text.assemble(
+        ("today     ", "bold"), (sparkline(arrivals.today, top), "cyan"), f"  {sum(arrivals.today)}\n",
+        (f"last {weekday:<5}", "bold"), (sparkline(arrivals.last_week, top), "magenta"),
+        f"  {sum(arrivals.last_week)} ({so_far} by this hour)\n",
+        ("          ", ""), (hours, "dim"), "\n")
+    channels = " · ".join(f"{channel} {n}" for channel, n in arrivals.by_channel.items())
+    return text + Text.assemble(("by channel ", "bold"), channels or "none yet")
+
+
+def football_text(football: list[Football], moves: int, names: dict[str, str]) -> Text:
+    if not football:
+        return Text(f"no ticket of this shift moved between groups more than {moves} times", style="dim")
+    lines = [f"{f.key}  {f.moves} moves, now {names.get(f.group, f.group)}" for f in football[:20]]
+    more = [f"… and {len(football) - 20} more"] if len(football) > 20 else []
+    return Text("\n".join(lines + more))
