@@ -30,7 +30,7 @@ from textual.worker import get_current_worker
 from opconsole.domain import Role, now_utc
 from opconsole.errors import OpconsoleError, PermissionDenied
 from opconsole.messages import StoreChanged
-from opconsole.screens.lead import LeadScreen
+from opconsole.screens.view import View
 from opconsole.screens.workbench import WorkbenchScreen
 
 # The data layer (store, services, cards) is imported by the workers that use it, after the first paint.
@@ -47,8 +47,13 @@ WATCH_INTERVAL = 0.25  # seconds between data_version polls: other terminals' ch
 DEMO_CALLS = (20.0, 60.0)  # seconds between the demo's new calls
 
 
-VIEWS = {"workbench": WorkbenchScreen, "lead": LeadScreen}
 LEAD_ROLES = (Role.LEAD, Role.ADMIN)
+
+
+def lead_view() -> Screen:
+    from opconsole.screens.lead import LeadScreen  # only leads open it: kept out of the console's start
+
+    return LeadScreen()
 
 
 class OpconsoleApp(App[None]):
@@ -57,7 +62,7 @@ class OpconsoleApp(App[None]):
 
     TITLE = "opconsole"
     CSS_PATH = "app.tcss"
-    MODES = VIEWS
+    MODES = {"workbench": WorkbenchScreen, "lead": lead_view}
     DEFAULT_MODE = "workbench"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit"),
                 Binding("f2", "view('workbench')", "Workbench", id="app.workbench"),
@@ -254,7 +259,7 @@ class OpconsoleApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette (ctrl+p) offers every action of the view that applies to the selected ticket."""
         yield from super().get_system_commands(screen)
-        if isinstance(screen, (WorkbenchScreen, LeadScreen)):
+        if isinstance(screen, View):
             for binding in screen.BINDINGS:
                 action = binding.action.removeprefix("app.")
                 if binding.show and screen.check_action(action, ()):
@@ -273,7 +278,7 @@ class OpconsoleApp(App[None]):
     def on_store_changed(self, message: StoreChanged) -> None:
         """The view on screen reads again; the other one does when it is shown (ScreenResume)."""
         for screen in self.screen_stack:
-            if isinstance(screen, (WorkbenchScreen, LeadScreen)):
+            if isinstance(screen, View):
                 screen.refresh_data()
 
     @work(thread=True, exclusive=True, group="integrity")

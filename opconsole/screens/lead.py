@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -25,6 +24,7 @@ from opconsole.config import PRIORITIES
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import ActionForm, Field, FormSpec
+from opconsole.screens.view import View
 from opconsole.widgets.board import KpiTiles, arrivals_text, football_text, groups_table, operators_table
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
@@ -47,7 +47,7 @@ class LeadStatus(Static):
     pass
 
 
-class LeadScreen(Screen[None]):
+class LeadScreen(View):
     AUTO_FOCUS = "#overdue"
     BINDINGS = [
         Binding("a", "reassign", "Reassign", id="lead.reassign"),

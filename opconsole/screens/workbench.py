@@ -25,6 +25,7 @@ from opconsole.domain import OPEN_STATUSES, TRANSITIONS, Status, from_iso
 from opconsole.errors import OpconsoleError
 from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
+from opconsole.screens.view import View
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
 from opconsole.widgets.kb_pane import KbPane
@@ -49,7 +50,7 @@ class StatusBar(Static):
     pass
 
 
-class WorkbenchScreen(Screen[None]):
+class WorkbenchScreen(View):
     BINDINGS = [
         Binding("n", "register", "New", id="ticket.new"),
         Binding("t", "take", "Take", id="ticket.take"),
