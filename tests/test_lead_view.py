@@ -175,10 +175,14 @@ async def test_leads_switch_views_and_operators_cannot(desk_with_lead: Desk, clo
     lead = OpconsoleApp(desk_with_lead.store.path, desk_with_lead.config, "lead1", clock, watch_interval=0.05)
     async with lead.run_test(size=(200, 50)) as pilot:
         await until(pilot, lambda: isinstance(lead.screen, WorkbenchScreen) and lead.role.value == "lead")
+        await until(pilot, lambda: lead.screen.query_one(QueueTable).total == 4)
         await pilot.press("f3")
         await until(pilot, board_read(lead))
+        desk_with_lead.register(subject="Сканер не работает", category="workstation")  # while the workbench is away
+        await until(pilot, lambda: "MSK-000005" in list_keys(lead.screen.query_one("#unassigned_longest", QueueTable)))
         await pilot.press("f2")
         assert isinstance(lead.screen, WorkbenchScreen)
+        await until(pilot, lambda: lead.screen.query_one(QueueTable).total == 5)  # read again on its return
     operator = OpconsoleApp(desk_with_lead.store.path, desk_with_lead.config, "op2", clock, watch_interval=0.05)
     async with operator.run_test(size=(200, 50)) as pilot:
         await until(pilot, lambda: operator.stores is not None and operator.store_opened.is_set())

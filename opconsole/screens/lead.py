@@ -66,6 +66,7 @@ class LeadScreen(View):
         super().__init__()
         self.snapshot: Snapshot | None = None
         self.board: Board | None = None  # made by the first worker (it imports the data layer)
+        self.could_act = False  # whether the footer offers the ticket actions
 
     @property
     def console(self) -> OpconsoleApp:
@@ -223,6 +224,7 @@ class LeadScreen(View):
 
     def on_descendant_focus(self, event: object) -> None:
         """The pane holding the focus is the active one (a click moves it as well as the number keys)."""
+        self.highlighted()
         focused = self.focused
         for pane, _, _ in PANES:
             if focused is not None and self.query_one(f"#{pane}-pane") in focused.ancestors:
@@ -230,7 +232,11 @@ class LeadScreen(View):
 
     @on(QueueTable.Highlighted)
     def highlighted(self) -> None:
-        self.refresh_bindings()
+        """The footer recomposes (~10 ms) only when the ticket actions come or go, not on every move."""
+        can_act = bool(self.chosen())
+        if can_act != self.could_act:
+            self.could_act = can_act
+            self.refresh_bindings()
 
     # --- lead actions ---------------------------------------------------------------------------
 

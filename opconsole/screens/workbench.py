@@ -114,6 +114,10 @@ class WorkbenchScreen(View):
         self.refresh_data()
         self.set_interval(1.0, self.tick)
 
+    def on_screen_resume(self) -> None:
+        if self.counts is not None:  # back from the lead view or a form: what changed meanwhile shows
+            self.refresh_data()
+
     # --- data -------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
