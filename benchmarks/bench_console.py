@@ -159,6 +159,10 @@ class RecordingDriver(HeadlessDriver):
             import asyncio
 
             self._task = asyncio.get_running_loop().create_task(self._kb_scenario())
+        elif MODE == "lead":  # bench_lead.py: the lead view under changes from another process
+            import asyncio
+
+            self._task = asyncio.get_running_loop().create_task(self._lead_scenario())
         super().start_application_mode()
 
     # --- frames -------------------------------------------------------------------------------
@@ -177,6 +181,8 @@ class RecordingDriver(HeadlessDriver):
                 self._interactive_frame(t, touched)
             elif MODE == "kb":
                 self._kb_frame(t)
+            elif MODE == "lead":
+                self._lead_frame(t, touched)
         except Exception as exc:  # a broken check must not pass for a slow app
             import traceback
 
@@ -497,6 +503,132 @@ class RecordingDriver(HeadlessDriver):
             json.dump(result, out)
         app.exit()
 
+    # --- the lead view (bench_lead.py) ------------------------------------------------------------
+
+    def _lead_frame(self, t: float, touched: set[int]) -> None:
+        """A change probe is done when the status line shows the new unassigned count; a key probe when
+        the list's cursor line, repainted, shows the ticket the cursor moved to (after the mark column)."""
+        probe = self.probe
+        if probe is None or probe.t_content is not None:
+            return
+        if probe.kind == "change":
+            if f"unassigned {probe.target} " in self.vt.text(SIZE[1] - 2):
+                probe.t_first = probe.t_content = t
+            return
+        table = self.table
+        x, y, h, top, rows = self._view(table)
+        line = y + probe.target - top
+        if probe.t_dispatch is None or table.cursor != probe.target or not y <= line < y + h or line not in touched:
+            return
+        row = table.row_at(probe.target)
+        if row is not None and self.vt.text(line, x + 2, x + 12) == row.key[:10]:
+            probe.t_first = probe.t_content = t
+
+    async def _lead_scenario(self) -> None:
+        import asyncio
+        from datetime import datetime, timezone
+
+        from textual import events
+
+        app = self._app
+        plan = json.loads(os.environ["BENCH_CONSOLE_PLAN"])
+        rng = random.Random(plan["seed"])
+        result: dict = {"size": SIZE}
+        original_on_event = app.on_event
+
+        async def on_event(event):  # a key's latency starts when the app takes it
+            probe = self.probe
+            if probe is not None and event is probe.event:
+                probe.t_dispatch = time.perf_counter()
+            await original_on_event(event)
+
+        app.on_event = on_event
+        writer = None
+        try:
+            started = time.perf_counter()
+            while True:  # the board and both lists read, and the start-up quick_check finished
+                await asyncio.sleep(0.05)
+                if time.perf_counter() - started > 180:
+                    raise RuntimeError("the lead view did not show within 180 s")
+                screen = app.screen
+                if type(screen).__name__ != "LeadScreen" or screen.snapshot is None:
+                    continue
+                if not all(t.loaded_once for t in screen.query("QueueTable")):
+                    continue
+                if any(w.group == "integrity" and not w.is_finished for w in app.workers):
+                    continue
+                break
+            self.table = screen.query_one("#overdue")
+            await asyncio.sleep(0.5)
+            result["ready_after_s"] = time.perf_counter() - started
+            unassigned = screen.snapshot.unassigned
+            result.update(open=sum(g.open for g in screen.snapshot.groups), unassigned=unassigned,
+                          breached=screen.snapshot.breached)
+            writer = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", WRITER, str(app.store_path), os.environ["BENCH_CONSOLE_CONFIG"],
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                env={k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "BENCH_"))})
+            assert json.loads(await writer.stdout.readline()).get("ready")
+            written = [0]
+
+            async def commit(probe: Probe | None) -> dict:
+                # registered now: P1, due in 15 min, so it joins the breaching list after the 41k overdue ones
+                # and never shifts the rows above the lead's cursor
+                now = datetime.now(timezone.utc).isoformat()
+                writer.stdin.write(f"{written[0]}\tlead-change-{written[0]:03d}\t{now}\n".encode())
+                written[0] += 1
+                await writer.stdin.drain()
+                return json.loads(await writer.stdout.readline())
+
+            changes = []
+            for _ in range(plan["changes"]):
+                probe = Probe("change", target=unassigned + written[0] + 1)
+                self.probe = probe  # armed before the commit: the frame may come before we read the pipe
+                done = await commit(probe)
+                probe.t_commit, probe.t_begin, probe.new_key = done["t_commit"], done["t_begin"], done["key"]
+                deadline = time.perf_counter() + 5.0
+                while probe.t_content is None and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.002)
+                self.probe = None
+                changes.append(probe)
+                await asyncio.sleep(rng.uniform(0.1, 0.35))  # not in step with the 0.25 s poll
+            emit(2, f"    [console] {len(changes)} changes from another process done\n")
+
+            async def keep_committing() -> None:  # the desk goes on working while the lead moves
+                while True:
+                    await commit(None)
+                    await asyncio.sleep(rng.uniform(0.2, 0.5))
+
+            background = asyncio.get_running_loop().create_task(keep_committing())
+            keys = []
+            for _ in range(plan["downs"]):
+                probe = Probe("key", target=min(self.table.cursor + 1, self.table.total - 1))
+                probe.event = events.Key("down", None)
+                self.probe = probe
+                probe.t_sent = time.perf_counter()
+                self.process_message(probe.event)
+                deadline = probe.t_sent + 5.0
+                while probe.t_content is None and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.001)
+                self.probe = None
+                keys.append(probe)
+                await asyncio.sleep(rng.uniform(0.03, 0.08))
+            background.cancel()
+            emit(2, f"    [console] {len(keys)} x down done while {written[0] - len(changes)} more changes came in\n")
+            result.update(changes=[{k: v for k, v in vars(p).items() if k != "event"} for p in changes],
+                          keys=[{k: v for k, v in vars(p).items() if k != "event"} for p in keys],
+                          background_changes=written[0] - len(changes), mem_end=memory())
+        except Exception as exc:
+            import traceback
+
+            result["error"] = f"{exc!r}\n{traceback.format_exc()}"
+        if writer is not None:
+            writer.stdin.close()
+            await writer.wait()
+        with open(os.environ["BENCH_CONSOLE_OUT"], "w", encoding="utf-8") as out:
+            json.dump(result, out, default=str)
+        app.exit()
+
     # --- the interactive scenario ---------------------------------------------------------------
 
     async def _scenario(self) -> None:
@@ -670,8 +802,8 @@ config = load_config(Path(sys.argv[2]))
 base = datetime(2023, 11, 1, 12, tzinfo=timezone.utc)
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
-    i, subject = line.rstrip("\n").split("\t")
-    when = base - timedelta(hours=int(i))
+    i, subject, *at = line.rstrip("\n").split("\t")  # bench_lead gives the desk time as a third column
+    when = datetime.fromisoformat(at[0]) if at else base - timedelta(hours=int(i))
     desk = Desk(store, config, "admin", clock=lambda: when)
     t_begin = time.perf_counter()
     ticket = desk.register(subject=subject, description="bench_console: a change from another process",
@@ -1055,9 +1187,9 @@ def import_diagnosis() -> None:
           + ", ".join(f"{pkg} {us / 1000:.0f}" for pkg, us in extra[:10] if us >= 1000))
 
 
-def run_scenario(mode: str, store, size, plan: dict, timeout: float, **extra_env: str) -> dict:
-    """Run the real `opconsole --db STORE` with the recording driver in `mode` (interactive | kb); the
-    scenario's result, or {"error": ...} if the run gave none."""
+def run_scenario(mode: str, store, size, plan: dict, timeout: float, *command: str, **extra_env: str) -> dict:
+    """Run the real `opconsole --db STORE [COMMAND...]` with the recording driver in `mode` (interactive |
+    kb | lead); the scenario's result, or {"error": ...} if the run gave none."""
     import subprocess
     import tempfile
 
@@ -1065,7 +1197,7 @@ def run_scenario(mode: str, store, size, plan: dict, timeout: float, **extra_env
 
     out = tempfile.mktemp(prefix=f"bench-console-{mode}-", suffix=".json")
     env = child_env(mode, size, BENCH_CONSOLE_OUT=out, BENCH_CONSOLE_PLAN=json.dumps(plan), **extra_env)
-    argv = [str(ROOT / ".venv" / "bin" / "opconsole"), "--db", str(store)]
+    argv = [str(ROOT / ".venv" / "bin" / "opconsole"), "--db", str(store), *command]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=None, text=True, env=env, cwd=data_dir(),
                           timeout=timeout, check=False)
     try:

@@ -20,6 +20,7 @@ from opconsole.screens.lead import LeadScreen
 from opconsole.screens.workbench import WorkbenchScreen
 from opconsole.services import Desk
 from opconsole.widgets.board import KpiTile
+from opconsole.widgets.text_pane import TextPane
 from opconsole.widgets.queue_table import QueueTable
 from test_workbench import snapshot_app, until
 
@@ -51,8 +52,10 @@ def board_read(app: OpconsoleApp):
         t.loaded_once for t in app.screen.query(QueueTable))
 
 
-def text_of(widget: Static) -> str:
-    """What a Static shows, as plain text (its content may be a rich Table)."""
+def text_of(widget: Static | TextPane) -> str:
+    """What a Static or a board pane shows, as plain text."""
+    if isinstance(widget, TextPane):
+        return widget.text.plain
     console = Console(width=200, color_system=None, file=io.StringIO())
     console.print(widget.content)
     return console.file.getvalue()
@@ -67,13 +70,13 @@ async def test_the_lead_view_shows_the_desk(desk_with_lead: Desk, clock):
     async with app.run_test(size=(200, 50)) as pilot:
         await until(pilot, board_read(app))
         screen = app.screen
-        groups = text_of(screen.query_one("#groups", Static))
+        groups = text_of(screen.query_one("#groups", TextPane))
         assert "First line" in groups and "Network operations" in groups
         unassigned = screen.query_one("#unassigned_longest", QueueTable)
         assert list_keys(unassigned) == ["MSK-000001", "MSK-000002", "MSK-000004"]  # the longest waiting first
         overdue = screen.query_one("#overdue", QueueTable)
         assert list_keys(overdue) == ["MSK-000001"]  # P1: response due 15 min after 09:30, now 09:33
-        operators = text_of(screen.query_one("#operators", Static))
+        operators = text_of(screen.query_one("#operators", TextPane))
         assert "op1" in operators and "take MSK-000003" in operators
         tile = screen.query_one("#tile-sla_response", KpiTile)
         assert "n/a" in text_of(tile) and tile.has_class("-na")  # nothing has fallen due yet
@@ -97,7 +100,7 @@ async def test_a_change_from_another_process_updates_tiles_and_panes_without_a_k
         assert registered == before.figures.kpi("escalation_rate").denominator + 1  # created this shift
         assert f"0/{registered:g}" in text_of(screen.query_one("#tile-escalation_rate", KpiTile))
         assert sum(screen.snapshot.arrivals.today) == sum(before.arrivals.today) + 1
-        assert "create MSK-000005" in text_of(screen.query_one("#operators", Static))
+        assert "create MSK-000005" in text_of(screen.query_one("#operators", TextPane))
 
 
 async def test_reassign_a_marked_selection_reaches_the_store(desk_with_lead: Desk, clock):

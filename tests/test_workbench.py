@@ -436,3 +436,39 @@ async def test_a_reload_read_before_a_cursor_move_does_not_undo_it(stocked: Desk
         release.set()
         await pilot.pause(0.5)
         assert app.screen.query_one(QueueTable).current_key == "MSK-000002"
+
+
+async def test_keys_move_the_cursor_while_a_page_is_still_loading():
+    """A page read in a worker must not take the list out of the key bindings meanwhile (it did, when
+    the set of pages being read was called `loading`, the name of Textual's own loading flag)."""
+    from datetime import datetime, timezone
+
+    from opconsole.queue import QueueRow
+    from opconsole.sla import AlwaysOpen
+
+    slow = threading.Event()
+    now = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
+
+    def fetch(offset: int, limit: int) -> list[QueueRow]:
+        if 100 <= offset < 900:
+            slow.wait(10)  # the pages between the first and the last are slow to come
+        return [QueueRow(str(i), f"MSK-{i:06d}", "P3", "new", "phone", "first_line", None, f"call {i}", now, now,
+                         False, False, 1) for i in range(offset, min(offset + limit, 1000))]
+
+    class ListApp(App[None]):
+        def compose(self):
+            yield QueueTable(fetch, lambda key: None, lambda: 1000, lambda: now, lambda priority: AlwaysOpen("24/7"))
+
+    app = ListApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(QueueTable)
+        table.reload()
+        await until(pilot, lambda: table.loaded_once)
+        table.focus()
+        for _ in range(5):  # down to the slow pages
+            await pilot.press("pagedown")
+        await until(pilot, lambda: bool(table.pages_pending))
+        before = table.cursor
+        await pilot.press("up", "up")
+        assert table.cursor == before - 2
+        slow.set()

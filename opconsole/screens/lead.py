@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +29,7 @@ from opconsole.screens.view import View
 from opconsole.widgets.board import KpiTiles, arrivals_text, football_text, groups_table, operators_table
 from opconsole.widgets.footer import Footer
 from opconsole.widgets.queue_table import QueueTable, header_text
+from opconsole.widgets.text_pane import TextPane
 
 if TYPE_CHECKING:
     from opconsole.app import OpconsoleApp
@@ -43,7 +45,7 @@ PANES = (("overdue", "1 Breaching or due within 30 min", "lists"), ("unassigned_
          ("arrivals", "5 Arrivals per hour", "bottom"), ("football", "6 Football", "bottom"))
 
 
-class LeadStatus(Static):
+class LeadStatus(TextPane):
     pass
 
 
@@ -90,7 +92,7 @@ class LeadScreen(View):
             yield self.ticket_list(pane)
         else:
             with VerticalScroll(id=f"{pane}-scroll"):
-                yield Static("reading the desk…" if pane == "groups" else "", id=pane)
+                yield TextPane("reading the desk…" if pane == "groups" else "", id=pane)
 
     def ticket_list(self, scope: str) -> QueueTable:
         app, flt = self.console, QueueFilter(scope)
@@ -149,29 +151,30 @@ class LeadScreen(View):
         names = {g.id: g.name for g in self.console.config.groups.values()}
         with self.app.batch_update():
             tiles.show(snapshot.figures)
-            self.query_one("#groups", Static).update(groups_table(snapshot, names))
-            self.query_one("#football", Static).update(
+            self.query_one("#groups", TextPane).show(groups_table(snapshot, names))
+            self.query_one("#football", TextPane).show(
                 football_text(snapshot.football, self.console.config.targets.football_moves, names))
+            local = snapshot.now.astimezone(self.board.zone)
+            self.query_one("#arrivals", TextPane).show(
+                arrivals_text(snapshot.arrivals, local.hour, local.strftime("%a")))
             self.show_clocks()
         self.query_one("#overdue-pane").border_subtitle = f"{snapshot.breached} breached · {snapshot.due_soon} due soon"
         self.query_one("#unassigned_longest-pane").border_subtitle = f"{snapshot.unassigned} unassigned"
 
     def show_clocks(self) -> None:
-        """What moves with the clock alone: operators' idle times, this hour's arrivals, the status bar."""
+        """What moves with the clock alone: operators' idle times and the status bar."""
         snapshot, now = self.snapshot, self.console.clock()
         if snapshot is None:
             return
         zone = self.board.zone
         local = now.astimezone(zone)
-        self.query_one("#operators", Static).update(operators_table(snapshot.operators, now))
-        self.query_one("#arrivals", Static).update(
-            arrivals_text(snapshot.arrivals, local.hour, local.strftime("%a")))
-        self.query_one(LeadStatus).update("  │  ".join([
+        self.query_one("#operators", TextPane).show(operators_table(snapshot.operators, now))
+        self.query_one(LeadStatus).show(Text("  │  ".join([
             f"lead {self.console.actor}",
             f"shift since {snapshot.shift_start.astimezone(zone).strftime('%a %H:%M')}",
             f"breached {snapshot.breached} · due soon {snapshot.due_soon} · unassigned {snapshot.unassigned}",
             f"read {snapshot.now.astimezone(zone).strftime('%H:%M:%S')}",
-            local.strftime("%H:%M:%S")]))
+            local.strftime("%H:%M:%S")])))
 
     def tick(self) -> None:
         """Once a second: the SLA time left and the idle times tick; every few seconds the board is read."""

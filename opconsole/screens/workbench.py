@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,6 +28,7 @@ from opconsole.queue import QueueFilter, QueueRow
 from opconsole.screens.forms import CHANNEL_CHOICES, LEVEL_CHOICES, ActionForm, Field, FormSpec, category_choices
 from opconsole.screens.view import View
 from opconsole.widgets.footer import Footer
+from opconsole.widgets.text_pane import TextPane
 from opconsole.widgets.queue_table import QueueTable, header_text
 from opconsole.widgets.kb_pane import KbPane
 from opconsole.widgets.script_player import ScriptPlayer
@@ -46,7 +48,7 @@ STATUS_ACTIONS = {"take", "wait", "resolve", "reopen", "escalate"}
 TICKET_ACTIONS = STATUS_ACTIONS | {"classify", "assign", "note", "card", "script"}
 
 
-class StatusBar(Static):
+class StatusBar(TextPane):
     pass
 
 
@@ -157,7 +159,7 @@ class WorkbenchScreen(View):
         bar = self.part(StatusBar)
         if bar is None:
             return
-        bar.update("  │  ".join(parts))
+        bar.show(Text("  │  ".join(parts)))
         for text in lost or []:
             self.notify(text, title="The server did not take a change", severity="warning", timeout=20, markup=False)
 

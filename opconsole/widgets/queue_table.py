@@ -101,7 +101,8 @@ class QueueTable(ScrollView, can_focus=True):
         self.calendar_of = calendar_of  # priority -> the SLA calendar its time counts in
         self.total = 0
         self.pages: dict[int, list[QueueRow]] = {}
-        self.loading: set[int] = set()
+        self.pages_pending: set[int] = set()  # not `loading`: that is Widget.loading, and a true one takes
+        # the widget out of the key bindings (keys were lost while a page loaded)
         self.wanted: set[int] = set()  # pages asked for in this pass, loaded together
         self.generation = 0  # counts reloads, so pages read before one are dropped
         self.loaded_once = False
@@ -136,7 +137,7 @@ class QueueTable(ScrollView, can_focus=True):
             return
         self.total = snapshot.total
         self.pages = dict(snapshot.pages)
-        self.loading.clear()
+        self.pages_pending.clear()
         self.wanted.clear()
         self.generation += 1
         self.virtual_size = Size(self.size.width, self.total)
@@ -148,8 +149,8 @@ class QueueTable(ScrollView, can_focus=True):
 
     def _request(self, page: int) -> None:
         """Ask for a page; the pages asked for in one pass load together, so they show in one frame."""
-        if page not in self.pages and page not in self.loading and page * PAGE_SIZE < self.total:
-            self.loading.add(page)
+        if page not in self.pages and page not in self.pages_pending and page * PAGE_SIZE < self.total:
+            self.pages_pending.add(page)
             if not self.wanted:
                 self.call_later(self._load_wanted)
             self.wanted.add(page)
@@ -169,7 +170,7 @@ class QueueTable(ScrollView, can_focus=True):
             return  # read before the last reload: the queue has changed since
         current = self.cursor // PAGE_SIZE
         for page, rows in loaded.items():
-            self.loading.discard(page)
+            self.pages_pending.discard(page)
             self.pages[page] = rows
             self.refresh_lines(page * PAGE_SIZE, PAGE_SIZE)
         pinned = set(loaded) | {0, (self.total - 1) // PAGE_SIZE}  # the ends are one key away
