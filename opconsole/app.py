@@ -56,14 +56,18 @@ def lead_view() -> Screen:
     return LeadScreen()
 
 
+VIEWS = {"workbench": WorkbenchScreen, "lead": lead_view}
+
+
 class OpconsoleApp(App[None]):
     """The console. Its two views are screen modes, each with its own stack: the operator's workbench
-    and, for leads and admins, the shift lead's view."""
+    and, for leads and admins, the shift lead's view.
+
+    The view it opens on starts as Textual's plain default screen, and becomes a mode only once it is
+    up: opened as a mode, its first frame came about 90 ms later (bench_console: 293 against 205 ms)."""
 
     TITLE = "opconsole"
     CSS_PATH = "app.tcss"
-    MODES = {"workbench": WorkbenchScreen, "lead": lead_view}
-    DEFAULT_MODE = "workbench"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.force_quit"),
                 Binding("f2", "view('workbench')", "Workbench", id="app.workbench"),
                 Binding("f3", "view('lead')", "Lead view", id="app.lead")]
@@ -71,8 +75,9 @@ class OpconsoleApp(App[None]):
     def __init__(self, store_path: Path, config: Config, actor: str, clock: Callable[[], datetime] = now_utc,
                  watch_interval: float = WATCH_INTERVAL, demo_calls: tuple[float, float] | None = None,
                  view: str = "workbench", role: Role = Role.OPERATOR):
-        self.DEFAULT_MODE = view  # the view the first frame shows
+        self.DEFAULT_MODE = view  # the view the first frame shows, through get_default_screen
         super().__init__()
+        self.add_mode(*next((name, screen) for name, screen in VIEWS.items() if name != view))
         self.role = role  # the operator's role, read again when the store opens
         self.store_path = store_path
         self.config = config
@@ -132,7 +137,11 @@ class OpconsoleApp(App[None]):
 
         return load_card(self.reader(), key)
 
+    def get_default_screen(self) -> Screen:
+        return VIEWS[self.current_mode]()
+
     def on_mount(self) -> None:
+        self.add_mode(self.current_mode, VIEWS[self.current_mode])  # up: now it can be switched back to
         self.call_after_refresh(self.start_collecting)
         self.open_store()
         self.watch_store()
