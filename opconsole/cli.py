@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import click
 
-from opconsole.config import LEVELS
+from opconsole.config import LEVELS, PRIORITIES
 from opconsole.domain import Channel, Status, to_iso
 from opconsole.errors import InvalidInput, OpconsoleError
 
@@ -382,6 +382,13 @@ def ticket_resolve(desk, key, code, resolution_note, first_contact):
 @change_command("escalate", "Escalate to a group, with the fields it requires.")
 def ticket_escalate(desk, key, group, reason, field_pairs):
     return desk.escalate(key, group, reason, parse_fields(field_pairs))
+
+
+@click.option("--reason", required=True, help="Why: it goes into the ticket's history.")
+@click.option("--priority", required=True, type=click.Choice(PRIORITIES))
+@change_command("raise", "Raise the priority above what impact and urgency give (leads and admins).")
+def ticket_raise(desk, key, priority, reason):
+    return desk.raise_priority(key, priority, reason)
 
 
 @click.option("--reason", required=True)

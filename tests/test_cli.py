@@ -593,6 +593,10 @@ REFUSED = [
      ["first_line"], False),
     ("close-new", ["ticket", "close", "MSK-000001"], ["MSK-000001"], False),
     ("reopen-open", ["ticket", "reopen", "MSK-000002", "--reason", "r"], ["MSK-000002"], False),
+    ("raise-not-higher", ["ticket", "raise", "MSK-000001", "--priority", "P4", "--reason", "r"],
+     ["MSK-000001", "P3 already"], False),
+    ("raise-closed", ["ticket", "raise", "MSK-000004", "--priority", "P1", "--reason", "r"], ["MSK-000004"], False),
+    ("raise-unknown-priority", ["ticket", "raise", "MSK-000001", "--priority", "P0", "--reason", "r"], ["P0"], True),
     ("take-closed", ["ticket", "take", "MSK-000004"], ["MSK-000004", "closed"], False),
     ("note-closed", ["ticket", "note", "MSK-000004", "late note"], ["MSK-000004"], False),
     ("resolve-new", ["ticket", "resolve", "MSK-000001", "--code", "instructions"], ["MSK-000001"], False),
@@ -623,6 +627,17 @@ def test_refused(worked: Path, worked_template: Template, args: list[str], needl
                  usage_error: bool) -> None:
     assert_refused(run(worked, *args), *needles, usage_error=usage_error)
     assert_unchanged(worked, worked_template)
+
+
+def test_a_lead_raises_a_priority_and_an_operator_cannot(worked: Path, worked_template: Template) -> None:
+    ok(worked, "operator", "add", "op2", "--role", "operator")
+    refused = run(worked, "--operator", "op2", "ticket", "raise", "MSK-000001", "--priority", "P1", "--reason", "VIP")
+    assert_refused(refused, "op2 is an operator")
+    ticket = ok(worked, "ticket", "raise", "msk-1", "--priority", "P2", "--reason", "the director's printer",
+                "--json").json()
+    assert (ticket["priority"], ticket["impact"], ticket["urgency"]) == ("P2", "medium", "medium")
+    last = ok(worked, "ticket", "show", "MSK-000001", "--json").json()["events"][-1]
+    assert (last["op"], last["note"], last["actor"]) == ("ticket.prioritise", "the director's printer", OPERATOR)
 
 
 def test_new_ticket_with_unknown_category_creates_no_contact(worked: Path) -> None:

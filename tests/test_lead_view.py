@@ -72,6 +72,7 @@ async def test_the_lead_view_shows_the_desk(desk_with_lead: Desk, clock):
         screen = app.screen
         groups = text_of(screen.query_one("#groups", TextPane))
         assert "First line" in groups and "Network operations" in groups
+        assert "Open by age  < 1 h 4 · 1-4 h 0" in groups
         unassigned = screen.query_one("#unassigned_longest", QueueTable)
         assert list_keys(unassigned) == ["MSK-000001", "MSK-000002", "MSK-000004"]  # the longest waiting first
         overdue = screen.query_one("#overdue", QueueTable)

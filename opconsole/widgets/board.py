@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the data layer loads after the first frame
 
 TILES = ("sla_response", "sla_resolution", "average_delay", "taken_within", "fcr", "flr", "escalation_rate",
          "reopen_rate", "aht")
-SHORT_LABELS = {"sla_response": "SLA response", "sla_resolution": "SLA resolution", "average_delay": "Avg delay",
+SHORT_LABELS = {"sla_response": "SLA respond", "sla_resolution": "SLA resolve", "average_delay": "Avg delay",
                 "fcr": "FCR", "flr": "FLR", "escalation_rate": "Escalated", "reopen_rate": "Reopened", "aht": "AHT"}
 SPARKS = " ▁▂▃▄▅▆▇█"
 
@@ -33,14 +33,15 @@ def value_text(kpi: kpis.Kpi) -> str:
 
 
 def target_line(kpi: kpis.Kpi) -> str:
+    """What the value counts and its target, short enough for a tile 16 columns wide: "117/121 ≥80%"."""
     if kpi.value is None:
-        return "nothing to count yet"
+        return "nothing yet"
     counted = f"{kpi.numerator:g}/{kpi.denominator:g}" if kpi.unit == "%" else f"N={kpi.denominator:g}"
     if kpi.target is None:
         return counted
     sign = "≥" if kpi.higher_is_better else "≤"
-    target = f"{kpi.target * 100:g} %" if kpi.unit == "%" else duration_text(kpi.target)
-    return f"{counted} · {sign} {target}"
+    target = f"{kpi.target * 100:g}%" if kpi.unit == "%" else duration_text(kpi.target)
+    return f"{counted} {sign}{target}"
 
 
 class KpiTile(TextPane):
@@ -94,7 +95,8 @@ def count_cell(n: int, style: str = "") -> Cell:
 
 
 def groups_table(snapshot: Snapshot, names: dict[str, str]) -> Text:
-    """The most pressing columns first: a narrow pane crops the priorities, not the breaches."""
+    """The most pressing columns first (a narrow pane crops the priorities, not the breaches); then the
+    backlog by age."""
     columns = [("GROUP", 24), ("OPEN", -6), ("BREACHED", -9), ("≤30m", -5), ("UNASSIGNED", -11),
                *((STATUS_SHORT[s], -10) for s in STATUS_SHORT), *((p, -5) for p in PRIORITIES)]
     rows = [[(names.get(g.group, g.group), ""), (str(g.open), "bold"), count_cell(g.breached, "bold red"),
@@ -102,7 +104,8 @@ def groups_table(snapshot: Snapshot, names: dict[str, str]) -> Text:
              *(count_cell(g.by_status[s]) for s in STATUS_SHORT),
              *(count_cell(g.by_priority[p], "bold" if p == "P1" else "") for p in PRIORITIES)]
             for g in snapshot.groups]
-    return table_text(columns, rows)
+    ages = " · ".join(f"{label} {n}" for label, n in snapshot.figures.backlog.items())
+    return table_text(columns, rows) + Text.assemble("\n\n", ("Open by age  ", "bold"), ages)
 
 
 def operators_table(operators: list[OperatorLoad], now: datetime) -> Text:
