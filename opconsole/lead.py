@@ -240,13 +240,13 @@ def keys_of(store: Store, ids: list[str]) -> dict[str, str]:
 
 def backlog(store: Store, now: datetime) -> dict[str, int]:
     """Every open ticket by age, counted on the (status, created_at) index."""
-    limits = [(label, to_iso(now - limit)) for label, limit in kpis.BACKLOG_BUCKETS if limit != timedelta.max]
-    older = ", ".join("coalesce(sum(created_at <= ?), 0)" for _ in limits)
+    cutoffs = [to_iso(now - limit) for _, limit in kpis.BACKLOG_BUCKETS if limit != timedelta.max]
+    older = ", ".join("coalesce(sum(created_at <= ?), 0)" for _ in cutoffs)
     row = store.conn.execute(f"SELECT count(*), {older} FROM tickets INDEXED BY tickets_status "
-                             f"WHERE {OPEN_STATUS_SQL}", [cutoff for _, cutoff in limits]).fetchone()
+                             f"WHERE {OPEN_STATUS_SQL}", cutoffs).fetchone()
     # row[i + 1]: tickets at least as old as bucket i's upper limit, i.e. in the buckets after it
     at_least = list(row[1:]) + [0]
-    counts = [row[0] - at_least[0]] + [at_least[i] - at_least[i + 1] for i in range(len(limits))]
+    counts = [row[0] - at_least[0]] + [at_least[i] - at_least[i + 1] for i in range(len(cutoffs))]
     return dict(zip((label for label, _ in kpis.BACKLOG_BUCKETS), counts))
 
 

@@ -140,6 +140,22 @@ async def test_a_refused_reassignment_keeps_the_form_and_what_was_chosen(desk_wi
         assert desk_with_lead.store.ticket("MSK-000001").group_id == "first_line"
 
 
+async def test_a_selection_partly_refused_keeps_the_refused_ones_marked(desk_with_lead: Desk, clock):
+    app = lead_app(desk_with_lead, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, board_read(app))
+        await pilot.press("2", "space", "space")
+        desk_with_lead.classify("MSK-000002", impact="high")  # changed after the lead marked it
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ActionForm))
+        app.screen.query_one("#field-group", Select).value = "access"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, LeadScreen))
+        store = desk_with_lead.store
+        assert [store.ticket(k).group_id for k in ("MSK-000001", "MSK-000002")] == ["access", "first_line"]
+        assert list(app.screen.query_one("#unassigned_longest", QueueTable).marked) == ["MSK-000002"]
+
+
 async def test_raise_a_priority_with_a_reason(desk_with_lead: Desk, clock):
     app = lead_app(desk_with_lead, clock)
     async with app.run_test(size=(200, 50)) as pilot:

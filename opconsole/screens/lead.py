@@ -278,8 +278,8 @@ class LeadScreen(View):
 
     def action_raise_priority(self) -> None:
         rows, table = self.chosen(), self.focused_list()
-        highest = max((PRIORITIES.index(row.priority) for row in rows), default=0)
-        choices = [(p, p) for p in PRIORITIES[:max(highest, 1)]]
+        lowest = max(PRIORITIES.index(row.priority) for row in rows)  # offered: anything above the lowest
+        choices = [(p, p) for p in PRIORITIES[:max(lowest, 1)]]
         spec = FormSpec(f"Raise the priority of {describe(rows)}", [
             Field("priority", "New priority", choices, value=choices[0][1]),
             Field("reason", "Why (goes into the ticket's history)")])
@@ -304,13 +304,14 @@ class LeadScreen(View):
         if len(refused) == len(rows):
             raise OpconsoleError(reasons)
         if refused:
-            return f"{len(rows) - len(refused)} of {len(rows)} {done}; not {done}: {reasons}"
+            self.app.call_from_thread(self.app.notify, reasons, title=f"{len(refused)} not {done}, still marked",
+                                      severity="warning", timeout=15, markup=False)
+            return f"{len(rows) - len(refused)} of {len(rows)} {done}"
         return f"{describe(rows)} {done}"
 
     def done(self, message: str | None) -> None:
         if message:
-            self.app.notify(message, timeout=8 if " of " in message else 3,
-                            severity="warning" if "; not " in message else "information", markup=False)
+            self.app.notify(message, timeout=3, markup=False)
 
 
 def describe(rows: list[QueueRow]) -> str:

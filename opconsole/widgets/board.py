@@ -133,7 +133,7 @@ def arrivals_text(arrivals: Arrivals, now_hour: int, weekday: str) -> Text:
     text = Text.assemble(
         ("today     ", "bold"), (sparkline(arrivals.today, top), "cyan"), f"  {sum(arrivals.today)}\n",
         (f"last {weekday:<5}", "bold"), (sparkline(arrivals.last_week, top), "magenta"),
-        f"  {sum(arrivals.last_week)} ({so_far} by this hour)\n",
+        f"  {sum(arrivals.last_week)} ({so_far} by {(now_hour + 1) % 24:02d}:00)\n",
         ("          ", ""), (hours, "dim"), "\n")
     channels = " · ".join(f"{channel} {n}" for channel, n in arrivals.by_channel.items())
     return text + Text.assemble(("by channel ", "bold"), channels or "none yet")
