@@ -503,6 +503,49 @@ class RecordingDriver(HeadlessDriver):
             json.dump(result, out)
         app.exit()
 
+    # --- shared by the scenarios ------------------------------------------------------------------
+
+    async def _settle(self, probe: Probe, poll: float) -> Probe:
+        """Wait up to 5 s for the frame that `probe` waits for, then disarm it."""
+        import asyncio
+
+        deadline = time.perf_counter() + 5.0
+        while probe.t_content is None and time.perf_counter() < deadline:
+            await asyncio.sleep(poll)
+        self.probe = None
+        return probe
+
+    async def _key_probe(self, probe: Probe, key: str) -> Probe:
+        """Send `key` as the terminal driver's input thread does, and wait for its frame."""
+        from textual import events
+
+        probe.event = events.Key(key, None)
+        self.probe = probe
+        probe.t_sent = time.perf_counter()
+        self.process_message(probe.event)
+        return await self._settle(probe, 0.001)
+
+    async def _writer(self):
+        """The other process (WRITER) on the console's store, once it is ready to register tickets."""
+        import asyncio
+
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WRITER, str(self._app.store_path), os.environ["BENCH_CONSOLE_CONFIG"],
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "BENCH_"))})
+        ready = json.loads(await writer.stdout.readline())
+        assert ready.get("ready"), ready
+        return writer
+
+    async def _commit_probe(self, probe: Probe, writer, line: str) -> Probe:
+        """Have the writer register one ticket (`line` on its stdin) and wait for the frame showing it."""
+        self.probe = probe  # armed before the commit: the frame may come before we read the pipe
+        writer.stdin.write(line.encode())
+        await writer.stdin.drain()
+        done = json.loads(await writer.stdout.readline())
+        probe.t_commit, probe.t_begin, probe.new_key = done["t_commit"], done["t_begin"], done["key"]
+        return await self._settle(probe, 0.002)
+
     # --- the lead view (bench_lead.py) ------------------------------------------------------------
 
     def _lead_frame(self, t: float, touched: set[int]) -> None:
@@ -527,8 +570,6 @@ class RecordingDriver(HeadlessDriver):
     async def _lead_scenario(self) -> None:
         import asyncio
         from datetime import datetime, timezone
-
-        from textual import events
 
         app = self._app
         plan = json.loads(os.environ["BENCH_CONSOLE_PLAN"])
@@ -564,54 +605,34 @@ class RecordingDriver(HeadlessDriver):
             unassigned = screen.snapshot.unassigned
             result.update(open=sum(g.open for g in screen.snapshot.groups), unassigned=unassigned,
                           breached=screen.snapshot.breached)
-            writer = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", WRITER, str(app.store_path), os.environ["BENCH_CONSOLE_CONFIG"],
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                env={k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "BENCH_"))})
-            assert json.loads(await writer.stdout.readline()).get("ready")
+            writer = await self._writer()
             written = [0]
 
-            async def commit(probe: Probe | None) -> dict:
+            def line() -> str:
                 # registered now: P1, due in 15 min, so it joins the breaching list after the 41k overdue ones
                 # and never shifts the rows above the lead's cursor
-                now = datetime.now(timezone.utc).isoformat()
-                writer.stdin.write(f"{written[0]}\tlead-change-{written[0]:03d}\t{now}\n".encode())
                 written[0] += 1
-                await writer.stdin.drain()
-                return json.loads(await writer.stdout.readline())
+                return f"{written[0]}\tlead-change-{written[0]:03d}\t{datetime.now(timezone.utc).isoformat()}\n"
 
             changes = []
             for _ in range(plan["changes"]):
-                probe = Probe("change", target=unassigned + written[0] + 1)
-                self.probe = probe  # armed before the commit: the frame may come before we read the pipe
-                done = await commit(probe)
-                probe.t_commit, probe.t_begin, probe.new_key = done["t_commit"], done["t_begin"], done["key"]
-                deadline = time.perf_counter() + 5.0
-                while probe.t_content is None and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.002)
-                self.probe = None
-                changes.append(probe)
+                changes.append(await self._commit_probe(Probe("change", target=unassigned + written[0] + 1),
+                                                        writer, line()))
                 await asyncio.sleep(rng.uniform(0.1, 0.35))  # not in step with the 0.25 s poll
             emit(2, f"    [console] {len(changes)} changes from another process done\n")
 
             async def keep_committing() -> None:  # the desk goes on working while the lead moves
                 while True:
-                    await commit(None)
+                    writer.stdin.write(line().encode())
+                    await writer.stdin.drain()
+                    await writer.stdout.readline()
                     await asyncio.sleep(rng.uniform(0.2, 0.5))
 
             background = asyncio.get_running_loop().create_task(keep_committing())
             keys = []
             for _ in range(plan["downs"]):
-                probe = Probe("key", target=min(self.table.cursor + 1, self.table.total - 1))
-                probe.event = events.Key("down", None)
-                self.probe = probe
-                probe.t_sent = time.perf_counter()
-                self.process_message(probe.event)
-                deadline = probe.t_sent + 5.0
-                while probe.t_content is None and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.001)
-                self.probe = None
-                keys.append(probe)
+                target = min(self.table.cursor + 1, self.table.total - 1)
+                keys.append(await self._key_probe(Probe("key", target=target), "down"))
                 await asyncio.sleep(rng.uniform(0.03, 0.08))
             background.cancel()
             emit(2, f"    [console] {len(keys)} x down done while {written[0] - len(changes)} more changes came in\n")
@@ -635,7 +656,6 @@ class RecordingDriver(HeadlessDriver):
         import asyncio
         import gc
 
-        from textual import events
         from textual.widget import Widget
 
         app = self._app
@@ -682,16 +702,8 @@ class RecordingDriver(HeadlessDriver):
                 cursor, total = table.cursor, table.total
                 target = {"down": min(cursor + 1, total - 1), "pagedown": min(cursor + max(height - 1, 1), total - 1),
                           "end": total - 1, "home": 0}[key]
-                probe = Probe(kind, target)
-                probe.event = events.Key(key, None)
-                self.probe = probe
                 presses[0] += 1
-                probe.t_sent = time.perf_counter()
-                self.process_message(probe.event)  # as the terminal driver's input thread does
-                deadline = probe.t_sent + 5.0
-                while probe.t_content is None and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.001)
-                self.probe = None
+                probe = await self._key_probe(Probe(kind, target), key)
                 await asyncio.sleep(rng.uniform(0.03, 0.08))
                 return probe
 
@@ -737,25 +749,11 @@ class RecordingDriver(HeadlessDriver):
             if plan["changes"]:  # part 3: another process registers tickets that sort first
                 await press("home", "home")
                 token = "".join(rng.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(5))
-                writer = await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", WRITER, str(app.store_path), os.environ["BENCH_CONSOLE_CONFIG"],
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    env={k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "BENCH_"))})
-                ready = json.loads(await writer.stdout.readline())
-                assert ready.get("ready"), ready
+                writer = await self._writer()
                 for i in range(plan["changes"]):
                     subject = f"zz-change-{i:02d} {token}"
-                    probe = Probe("change", subject=subject)
-                    self.probe = probe  # armed before the commit: the frame may come before we read the pipe
-                    writer.stdin.write(f"{i}\t{subject}\n".encode())
-                    await writer.stdin.drain()
-                    done = json.loads(await writer.stdout.readline())
-                    probe.t_commit, probe.t_begin, probe.new_key = done["t_commit"], done["t_begin"], done["key"]
-                    deadline = time.perf_counter() + 5.0
-                    while probe.t_content is None and time.perf_counter() < deadline:
-                        await asyncio.sleep(0.002)
-                    self.probe = None
-                    changes.append(probe)
+                    changes.append(await self._commit_probe(Probe("change", subject=subject), writer,
+                                                            f"{i}\t{subject}\n"))
                     await asyncio.sleep(rng.uniform(0.1, 0.35))  # not in step with the 0.25 s poll
                 writer.stdin.close()
                 await writer.wait()

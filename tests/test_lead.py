@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from opconsole import kpis, reports
-from opconsole.config import load_config
 from opconsole.lead import Board, shift_start
 from opconsole.services import Desk
 from opconsole.store import Store

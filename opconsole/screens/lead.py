@@ -8,7 +8,6 @@ panes are redrawn from it, and the clocks tick once a second without any I/O.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
