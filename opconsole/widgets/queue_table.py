@@ -33,14 +33,16 @@ COLUMNS = (("KEY", 13), ("PRI", 4), ("SLA", 9), ("STATUS", 10), ("CHANNEL", 10),
 
 
 MARK = 2  # the mark column of a table that marks rows for an action on several
-
-
 AGE = ("WAITED", 9)  # how long a ticket has been open, in tables that show it
 
 
+def table_columns(age: bool = False) -> tuple[tuple[str, int], ...]:
+    """The columns before SUBJECT; with `age`, how long each ticket has waited follows its SLA."""
+    return COLUMNS[:3] + (AGE,) * age + COLUMNS[3:]
+
+
 def header_text(width: int, markable: bool = False, age: bool = False) -> str:
-    columns = COLUMNS[:3] + (AGE,) * age + COLUMNS[3:]
-    head = " " * MARK * markable + "".join(name.ljust(size) for name, size in columns) + "SUBJECT"
+    head = " " * MARK * markable + "".join(name.ljust(size) for name, size in table_columns(age)) + "SUBJECT"
     return head[:width]
 
 
@@ -95,7 +97,7 @@ class QueueTable(ScrollView, can_focus=True):
                  *, markable: bool = False, age: bool = False, id: str | None = None):
         super().__init__(id=id)
         self.markable = markable
-        self.columns = COLUMNS[:3] + (AGE,) * age + COLUMNS[3:]
+        self.columns = table_columns(age)
         self.marked: dict[str, QueueRow] = {}  # key -> the row as it was when marked
         self.fetch_page, self.locate, self.count, self.clock = fetch_page, locate, count, clock
         self.calendar_of = calendar_of  # priority -> the SLA calendar its time counts in
