@@ -231,10 +231,8 @@ def operators(store: Store, loads: dict[str, Counter], last_actions: dict[str, t
 
 def keys_of(store: Store, ids: list[str]) -> dict[str, str]:
     found = {}
-    for first in range(0, len(ids), reports.CHUNK):
-        chunk = ids[first:first + reports.CHUNK]
-        found.update(store.conn.execute(f"SELECT id, key FROM tickets WHERE id IN ({', '.join('?' * len(chunk))})",
-                                        chunk).fetchall())
+    for chunk, marks in reports.chunks(ids):
+        found.update(store.conn.execute(f"SELECT id, key FROM tickets WHERE id IN ({marks})", chunk).fetchall())
     return found
 
 

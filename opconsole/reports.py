@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, Iterator
 
 from opconsole import kpis
 from opconsole.config import Config
@@ -64,6 +64,13 @@ APPLIED_SQL = ("(outcome IS NULL OR outcome = 'applied' OR (outcome = 'conflict'
 CHUNK = 500  # ids per IN (...) query
 
 
+def chunks(ids: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`ids` in pieces small enough for one query each, with the placeholders of an IN (...) list."""
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first:first + CHUNK]
+        yield chunk, ", ".join("?" * len(chunk))
+
+
 def load(store: Store, start: datetime, end: datetime) -> list[tuple[kpis.Facts, list[Happening]]]:
     """Tickets that may count in [start, end), each with its history: those created in it or in the 30
     days before, those changed in it, and those still open."""
@@ -75,10 +82,8 @@ def load(store: Store, start: datetime, end: datetime) -> list[tuple[kpis.Facts,
 
 def load_ids(store: Store, ids: list[str]) -> list[tuple[kpis.Facts, list[Happening]]]:
     rows = []
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first:first + CHUNK]
-        rows += store.conn.execute(f"SELECT {FACT_COLUMNS} FROM tickets WHERE id IN ({', '.join('?' * len(chunk))})",
-                                   chunk).fetchall()
+    for chunk, marks in chunks(ids):
+        rows += store.conn.execute(f"SELECT {FACT_COLUMNS} FROM tickets WHERE id IN ({marks})", chunk).fetchall()
     return with_histories(store, rows)
 
 
@@ -87,11 +92,10 @@ def with_histories(store: Store, rows: list[tuple]) -> list[tuple[kpis.Facts, li
     need are read, and SQLite pulls the status and group out of each event's changes."""
     history: dict[str, list[Happening]] = {row[0]: [] for row in rows}
     ids = list(history)
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first:first + CHUNK]
+    for chunk, marks in chunks(ids):
         for entity_id, at, op, actor, note, status, group in store.conn.execute(
                 "SELECT entity_id, at, op, actor, note, json_extract(changes, '$.status[1]'), "
-                f"json_extract(changes, '$.group_id[1]') FROM events WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
+                f"json_extract(changes, '$.group_id[1]') FROM events WHERE entity_id IN ({marks}) "
                 f"AND {APPLIED_SQL} ORDER BY seq", chunk):
             history[entity_id].append(Happening(kpis.Step(from_iso(at), op, status, group), actor, note))
     return [(kpis.facts_of(row[0], from_iso(row[1]), row[2], row[3], from_iso(row[4]), from_iso(row[5]),

@@ -15,8 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.css.query import NoMatches
-from textual.widget import Widget
 from textual.widgets import Static
 
 from opconsole import queue
@@ -31,7 +29,6 @@ from opconsole.widgets.queue_table import QueueTable, header_text
 from opconsole.widgets.text_pane import TextPane
 
 if TYPE_CHECKING:
-    from opconsole.app import OpconsoleApp
     from opconsole.lead import Board, Snapshot
     from opconsole.services import Desk
 
@@ -68,10 +65,6 @@ class LeadScreen(View):
         self.snapshot: Snapshot | None = None
         self.board: Board | None = None  # made by the first worker (it imports the data layer)
         self.could_act = False  # whether the footer offers the ticket actions
-
-    @property
-    def console(self) -> OpconsoleApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield KpiTiles(id="tiles")
@@ -125,13 +118,6 @@ class LeadScreen(View):
             if table is not None:
                 table.reload()
         self.read_board()
-
-    def part(self, selector: str) -> Widget | None:
-        """A part of the screen, or None once the console is closing (a worker's late answer)."""
-        try:
-            return self.query_one(selector)
-        except NoMatches:
-            return None
 
     @work(thread=True, exclusive=True, group="board")
     def read_board(self) -> None:

@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -34,7 +33,6 @@ from opconsole.widgets.kb_pane import KbPane
 from opconsole.widgets.script_player import ScriptPlayer
 
 if TYPE_CHECKING:
-    from opconsole.app import OpconsoleApp
     from opconsole.cards import TicketCard
     from opconsole.services import Desk
     from opconsole.store import Store
@@ -85,10 +83,6 @@ class WorkbenchScreen(View):
         self.footer_timer: Timer | None = None
         self.follow_timer: Timer | None = None
 
-    @property
-    def console(self) -> OpconsoleApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         app = self.console
         with Horizontal(id="panes"):
@@ -127,14 +121,6 @@ class WorkbenchScreen(View):
         if table is not None:
             table.reload()
             self.load_counts()
-
-    def part(self, kind: type[Widget]) -> Widget | None:
-        """A part of the screen, or None once the console is closing and its widgets are gone (a
-        worker's late answer may arrive then)."""
-        try:
-            return self.query_one(kind)
-        except NoMatches:
-            return None
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
